@@ -196,7 +196,7 @@ def blur_separable(x:torch.Tensor, # (..., h, w)
     y = _correlate_last(reflect_pad(x, p), k)
     return _correlate_last(y.transpose(-1, -2), k).transpose(-1, -2)
 
-# %% ../nbs/02_degradation.ipynb #cd70977a
+# %% ../nbs/02_degradation.ipynb #54180300
 def usm_sharp(img:torch.Tensor, # (n, 3, h, w) in [0,1]
               weight:float=0.5, # strength: img + weight * (img - blur)
               radius:int=50, # Gaussian size (made odd: 50 -> 51 taps)
@@ -204,13 +204,13 @@ def usm_sharp(img:torch.Tensor, # (n, 3, h, w) in [0,1]
              )->torch.Tensor:
     "Unsharp masking exactly as BasicSR's `USMSharp` (51x51 Gaussian, σ=8), computed separably."
     k = gaussian_kernel1d(radius + 1 if radius % 2 == 0 else radius)
-    def one(x):
+    def one(x):  # soft * clip(x + weight * res) + (1 - soft) * x, with few temporaries
         res = x - blur_separable(x, k)
-        soft = blur_separable((res.abs() * 255 > threshold).to(x.dtype), k)
-        return soft * (x + weight * res).clamp(0, 1) + (1 - soft) * x
+        soft = blur_separable((res.abs().mul_(255) > threshold).to(x.dtype), k)
+        return torch.add(x, res, alpha=weight).clamp_(0, 1).sub_(x).mul_(soft).add_(x)
     return torch.cat([one(c) for c in img.split(1)]) if img.device.type == 'cpu' else one(img)
 
-# %% ../nbs/02_degradation.ipynb #470e8150
+# %% ../nbs/02_degradation.ipynb #8a478ff5
 def add_gaussian_noise(x:torch.Tensor, # (n, c, h, w)
                        sigma, # per-image noise std in 0-255 units, shape (n,) (or a number)
                        gray, # per-image bool: one noise pattern for all channels
@@ -221,8 +221,8 @@ def add_gaussian_noise(x:torch.Tensor, # (n, c, h, w)
     sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1).to(x.device)
     gray = torch.as_tensor(gray, dtype=torch.bool).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1).to(x.device)
     noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
-    noise = torch.where(gray, noise[:, :1], noise)
-    return (x + noise * sigma / 255).clamp(0, 1)
+    if gray.any(): noise = torch.where(gray, noise[:, :1], noise)
+    return noise.mul_(sigma / 255).add_(x).clamp_(0, 1)
 
 # %% ../nbs/02_degradation.ipynb #58496f06
 def _count_levels(img8):
@@ -237,7 +237,7 @@ def _count_levels_unique(img8):
 
 def _to_gray(x): return (x * x.new_tensor([0.2989, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
-# %% ../nbs/02_degradation.ipynb #9b328b94
+# %% ../nbs/02_degradation.ipynb #69cd28da
 def add_poisson_noise(x:torch.Tensor, # (n, 3, h, w)
                       scale, # per-image noise scale, shape (n,) (or a number)
                       gray, # per-image bool: noise from the luma, copied to all channels
@@ -248,16 +248,19 @@ def add_poisson_noise(x:torch.Tensor, # (n, 3, h, w)
     n = x.shape[0]
     scale = torch.as_tensor(scale, dtype=x.dtype).reshape(-1).expand(n).to(x.device)
     gray = torch.as_tensor(gray, dtype=torch.bool).reshape(-1).expand(n)
-    noise = torch.zeros_like(x)
+    out = torch.empty_like(x)
     for sel, src in ((~gray, lambda z: z), (gray, _to_gray)):
         idx = sel.nonzero().flatten().tolist()
         if not idx: continue
-        img8 = (src(x[idx]) * 255).round().clamp(0, 255)
+        xs = x if len(idx) == n else x[idx]
+        img8 = (src(xs) * 255).round_().clamp_(0, 255)
         vals = torch.exp2(torch.ceil(torch.log2(count_levels(img8).cpu().double()))).to(x.device, x.dtype).view(-1, 1, 1, 1)
-        img = img8 / 255
-        lam = (img * vals).to(generator.device)
-        noise[idx] = ((torch.poisson(lam, generator=generator).to(x.device) / vals) - img).expand(-1, x.shape[1], -1, -1)
-    return (x + noise * scale.view(n, 1, 1, 1)).clamp(0, 1)
+        lam = (img8 * (vals / 255)).to(generator.device)
+        noise = torch.poisson(lam, generator=generator).to(x.device).div_(vals).sub_(img8.div_(255))
+        res = (xs + noise.mul_(scale[idx].view(-1, 1, 1, 1))).clamp_(0, 1)
+        if len(idx) == n: return res
+        out[idx] = res
+    return out
 
 # %% ../nbs/02_degradation.ipynb #0e4ce68a
 def _jpeg_bytes(a, q):
