@@ -15,8 +15,9 @@ from .core import to_uint8, imresize
 from .data import weights_dir
 
 # %% auto #0
-__all__ = ['as_uint8_image', 'y_channel', 'psnr', 'ssim', 'psnr_pt', 'ssim_pt', 'aggd_params', 'niqe_features', 'niqe_score',
-           'load_niqe_params', 'niqe']
+__all__ = ['LPIPS_NETS', 'NA_FOOTNOTE', 'as_uint8_image', 'y_channel', 'psnr', 'ssim', 'psnr_pt', 'ssim_pt', 'aggd_params',
+           'niqe_features', 'niqe_score', 'load_niqe_params', 'niqe', 'lpips', 'try_metric', 'feature_stats',
+           'frechet_distance', 'folder_features', 'fid', 'SqueezeFeatures', 'fd_squeeze']
 
 # %% ../nbs/03_metrics.ipynb #c7b99827
 def as_uint8_image(img:torch.Tensor|np.ndarray)->np.ndarray:
@@ -199,3 +200,111 @@ def niqe(img:torch.Tensor|np.ndarray, # CHW float in [0,1] or uint8 HWC RGB (HW:
     y = y_channel(as_uint8_image(img))[..., 0]
     if crop_border: y = y[crop_border:-crop_border, crop_border:-crop_border]
     return niqe_score(y.round(), p['mu_pris_param'], p['cov_pris_param'], p['gaussian_window'])
+
+# %% ../nbs/03_metrics.ipynb #6ab624dd
+import warnings
+from .core import load_image
+from .data import find_images
+from .pretrained import lpips_model, squeezenet_features, FIDInception, WeightsNotFoundError
+
+# %% ../nbs/03_metrics.ipynb #bfed90bf
+LPIPS_NETS = ('alex', 'vgg', 'squeeze')
+_LPIPS_MODELS = {}
+
+def _lpips_net(net, device, download):
+    key = (net, str(device))
+    if key not in _LPIPS_MODELS: _LPIPS_MODELS[key] = lpips_model(net, download=download).to(device)
+    return _LPIPS_MODELS[key]
+
+def lpips(img:torch.Tensor, # CHW or NCHW RGB in [0,1]
+          ref:torch.Tensor, # the reference, same shape
+          net:str='alex', # 'alex' (what papers report), 'vgg', or 'squeeze' (the one with weights available offline here)
+          device=None, # where to run (default: the input's device)
+          download:bool|None=None, # allow downloading a missing backbone (default: yes unless $FSR_OFFLINE=1)
+         )->float|torch.Tensor: # a float for one image, a (N,) tensor for a batch; lower is more similar
+    "LPIPS v0.1 distance between images in [0,1]."
+    if net not in LPIPS_NETS: raise ValueError(f'unknown LPIPS net {net!r}; use one of {LPIPS_NETS}')
+    if img.shape != ref.shape or img.dim() not in (3, 4) or img.shape[-3] != 3:
+        raise ValueError(f'expected two RGB images (CHW or NCHW) of one shape, got {tuple(img.shape)} and {tuple(ref.shape)}')
+    single = img.dim() == 3
+    device = device or img.device
+    model = _lpips_net(net, device, download)
+    a, b = (t.detach().to(device).float().clamp(0, 1) for t in (img, ref))
+    if single: a, b = a[None], b[None]
+    with torch.no_grad(): d = model(a, b, normalize=True).flatten().cpu()
+    return d.item() if single else d
+
+# %% ../nbs/03_metrics.ipynb #b67d14fc
+NA_FOOTNOTE = 'n/a: the pretrained weights this metric needs are not available on this machine (see fsr.pretrained); no value was computed.'
+
+def try_metric(fn, *args, **kwargs):
+    "`fn(*args, **kwargs)`, or None when the pretrained weights it needs are missing."
+    try: return fn(*args, **kwargs)
+    except WeightsNotFoundError: return None
+
+# %% ../nbs/03_metrics.ipynb #3b59a92f
+def feature_stats(feats:np.ndarray)->tuple:
+    "Mean and covariance (float64) of features (n, d)."
+    feats = np.asarray(feats, dtype=np.float64)
+    if feats.ndim != 2 or len(feats) < 2: raise ValueError(f'need at least 2 feature vectors (n, d), got shape {feats.shape}')
+    return feats.mean(0), np.cov(feats, rowvar=False)
+
+def frechet_distance(mu1:np.ndarray, sigma1:np.ndarray, mu2:np.ndarray, sigma2:np.ndarray)->float:
+    "Fréchet distance between the Gaussians N(mu1, sigma1) and N(mu2, sigma2)."
+    w, v = np.linalg.eigh(sigma1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    lam = np.linalg.eigvalsh(root1 @ sigma2 @ root1)
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.sqrt(np.clip(lam, 0, None)).sum())
+
+# %% ../nbs/03_metrics.ipynb #ab0c7938
+def folder_features(folder:str|Path, # folder of images (see `fsr.data.find_images`)
+                    model:torch.nn.Module, # maps NCHW [0,1] at `size` to (N, d)
+                    size:int=299, batch_size:int=50, device=None)->np.ndarray:
+    "Features (n, d) of every image in `folder`, resized to size x size (bilinear)."
+    device = device or next(model.parameters()).device
+    files, out = find_images(folder), []
+    for i in range(0, len(files), batch_size):
+        imgs = [F.interpolate(load_image(f)[None], size=(size, size), mode='bilinear', align_corners=False) for f in files[i:i + batch_size]]
+        with torch.no_grad(): out.append(model(torch.cat(imgs).to(device)).double().cpu())
+    return torch.cat(out).numpy()
+
+def _folder_distance(folder_a, folder_b, model, size, batch_size, device, name):
+    fa = folder_features(folder_a, model, size, batch_size, device)
+    fb = folder_features(folder_b, model, size, batch_size, device)
+    n, d = min(len(fa), len(fb)), fa.shape[1]
+    if n < d: warnings.warn(f'{name}: {n} images but {d} feature dimensions: the covariance is singular and the distance biased upwards; compare only sets of equal size')
+    return frechet_distance(*feature_stats(fa), *feature_stats(fb))
+
+# %% ../nbs/03_metrics.ipynb #55dbdbad
+_FEATURE_MODELS = {}
+
+def _cached(key, build, device):
+    k = (key, str(device))
+    if k not in _FEATURE_MODELS: _FEATURE_MODELS[k] = build().to(device)
+    return _FEATURE_MODELS[k]
+
+def fid(folder_a:str|Path, # generated images
+        folder_b:str|Path, # reference images (e.g. the ground truth)
+        batch_size:int=50, device=None, # default: CPU
+        download:bool|None=None)->float: # lower is better
+    "Fréchet Inception Distance between two image folders (pytorch-fid's network and conventions)."
+    device = torch.device(device or 'cpu')
+    model = _cached('fid_inception', lambda: FIDInception(download=download), device)
+    return _folder_distance(folder_a, folder_b, model, 299, batch_size, device, 'FID')
+
+# %% ../nbs/03_metrics.ipynb #be3ed9fd
+class SqueezeFeatures(torch.nn.Module):
+    "SqueezeNet 1.1 features averaged over space (512-d); input NCHW RGB in [0,1]."
+    def __init__(self, pretrained:bool=True, download:bool|None=None):
+        super().__init__()
+        self.features = squeezenet_features(pretrained=pretrained, download=download)
+        self.register_buffer('mean', torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+    def forward(self, x): return self.features((x - self.mean) / self.std).mean((2, 3))
+
+def fd_squeeze(folder_a:str|Path, folder_b:str|Path, batch_size:int=50, device=None, download:bool|None=None)->float:
+    "Fréchet distance on SqueezeNet 1.1 features: a local proxy for FID, not comparable with FID values."
+    device = torch.device(device or 'cpu')
+    model = _cached('squeeze_features', lambda: SqueezeFeatures(download=download), device)
+    return _folder_distance(folder_a, folder_b, model, 299, batch_size, device, 'fd_squeeze')
