@@ -83,12 +83,12 @@ def load_model(src:str|Path, # run folder, config name/YAML, or a weights file (
     model = load_generator_weights(build_arch(arch), weights).eval()
     return model, str(weights)
 
-# %% ../nbs/13_cli.ipynb #c0a5e99e
+# %% ../nbs/13_cli.ipynb #28cad81a
 def test_main(argv=None):
     "fsr-test: evaluate a trained model on LQ/GT pairs and write a metrics CSV."
     p = argparse.ArgumentParser(prog='fsr-test', description=test_main.__doc__)
     p.add_argument('model', help="run folder, config name, weights .pth, or 'bicubic'")
-    p.add_argument('data', help='folder with lq/ and gt/ (e.g. data/val)')
+    p.add_argument('data', help="folder with lq/ and gt/, or 'val' for data/val (the sample pairs when absent)")
     p.add_argument('--out', default=None, help='metrics CSV (default: <run>/test_<data>.csv or ./test_<data>.csv)')
     p.add_argument('--arch', default=None); p.add_argument('--which', choices=['best', 'last'], default='best')
     p.add_argument('--crop-border', type=int, default=0); p.add_argument('--y', action='store_true', help='measure on the Y channel')
@@ -100,6 +100,9 @@ def test_main(argv=None):
     else:
         model, origin = load_model(a.model, a.arch, a.which)
         out_dir = Path(origin).parent.parent if Path(origin).parent.name == 'ckpt' else Path(origin).parent
+    if a.data == 'val' and not Path('val').is_dir():
+        from fsr.data import dataset_dir
+        a.data = str(dataset_dir('val'))
     pairs = PairedFolder.from_root(a.data, limit=a.limit)
     df = evaluate(model, pairs, crop_border=a.crop_border, test_y_channel=a.y, niqe=a.niqe, tile=a.tile, ensemble=a.ensemble, save_dir=a.save_dir)
     out = Path(a.out) if a.out else out_dir/f'test_{Path(a.data).resolve().name}.csv'
