@@ -662,7 +662,7 @@ def degrade(gt:torch.Tensor, # (n, 3, H, W) float in [0,1] on any device; H, W m
     lq = apply_params(gt, cfg, params, scale, times)
     return (lq, params) if return_params else lq
 
-# %% ../nbs/02_degradation.ipynb #72f9ada4
+# %% ../nbs/02_degradation.ipynb #14162993
 def _filter_dense(x, k):
     "BasicSR-style filter2D of one image: reflect pad, dense k x k conv per channel."
     kk = k.shape[-1]
@@ -679,23 +679,29 @@ def degrade_reference(gt:torch.Tensor, # (n, 3, H, W) in [0,1]
                       cfg:RealESRGANConfig, # a second-order config
                       params:list, # from `sample_params`
                       scale:int=4,
+                      times:dict|None=None, # if a dict: add per-stage seconds to it
                      )->torch.Tensor:
     "Per-image, BasicSR-style implementation of the second-order pipeline (for tests and benchmarks)."
     if not isinstance(cfg, RealESRGANConfig): raise ValueError(f'degrade_reference covers the second-order pipeline only, got {type(cfg).__name__}')
-    n, _, H, W = gt.shape; out = []
+    n, _, H, W = gt.shape; out = []; T = _Timer(times, gt.device)
+    noise = lambda x, nz, g: add_gaussian_noise(x, nz['sigma'], nz['gray'], g) if nz['type'] == 'gaussian' else add_poisson_noise(x, nz['scale'], nz['gray'], g, _count_levels_unique)
     for i, p in enumerate(params):
         g, s1, s2, fin = _gen(p['seed'], gt.device), p['stage1'], p['stage2'], p['final']
-        x = _usm_dense(gt[i:i + 1], cfg) if cfg.usm else gt[i:i + 1]
-        x = _filter_dense(x, make_kernels([s1['kernel']])[0])
-        x = _resize(x, s1['resize']['mode'], scale_factor=s1['resize']['scale'])
-        x = add_gaussian_noise(x, s1['noise']['sigma'], s1['noise']['gray'], g) if s1['noise']['type'] == 'gaussian' else add_poisson_noise(x, s1['noise']['scale'], s1['noise']['gray'], g, _count_levels_unique)
-        x = jpeg_pil(x, s1['jpeg'])
-        if s2['blur']: x = _filter_dense(x, make_kernels([s2['kernel']])[0])
-        x = _resize(x, s2['resize']['mode'], size=(int(H / scale * s2['resize']['scale']), int(W / scale * s2['resize']['scale'])))
-        x = add_gaussian_noise(x, s2['noise']['sigma'], s2['noise']['gray'], g) if s2['noise']['type'] == 'gaussian' else add_poisson_noise(x, s2['noise']['scale'], s2['noise']['gray'], g, _count_levels_unique)
-        if fin['order'] == 'jpeg_first': x = jpeg_pil(x, fin['jpeg'])
-        x = _filter_dense(_resize(x, fin['mode'], size=(H // scale, W // scale)), make_kernels([fin['sinc']])[0])
-        if fin['order'] == 'resize_first': x = jpeg_pil(x, fin['jpeg'])
+        with T('usm'): x = _usm_dense(gt[i:i + 1], cfg) if cfg.usm else gt[i:i + 1]
+        with T('blur1'): x = _filter_dense(x, make_kernels([s1['kernel']])[0])
+        with T('resize1'): x = _resize(x, s1['resize']['mode'], scale_factor=s1['resize']['scale'])
+        with T('noise1'): x = noise(x, s1['noise'], g)
+        with T('jpeg1'): x = jpeg_pil(x, s1['jpeg'])
+        if s2['blur']:
+            with T('blur2'): x = _filter_dense(x, make_kernels([s2['kernel']])[0])
+        with T('resize2'): x = _resize(x, s2['resize']['mode'], size=(int(H / scale * s2['resize']['scale']), int(W / scale * s2['resize']['scale'])))
+        with T('noise2'): x = noise(x, s2['noise'], g)
+        if fin['order'] == 'jpeg_first':
+            with T('jpeg2'): x = jpeg_pil(x, fin['jpeg'])
+        with T('final_resize'): x = _resize(x, fin['mode'], size=(H // scale, W // scale))
+        with T('sinc'): x = _filter_dense(x, make_kernels([fin['sinc']])[0])
+        if fin['order'] == 'resize_first':
+            with T('jpeg2'): x = jpeg_pil(x, fin['jpeg'])
         out.append(quantize(x))
     return torch.cat(out)
 
