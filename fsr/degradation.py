@@ -327,14 +327,14 @@ def jpeg_torch(x:torch.Tensor, # (n, 3, h, w) in [0,1], any device
     rgb = torch.stack([y + 1.402 * cr, y - 0.344136286 * cb - 0.714136286 * cr, y + 1.772 * cb], 1)
     return (_rnd(rgb, differentiable).clamp(0, 255) / 255)[..., :H, :W]
 
-# %% ../nbs/02_degradation.ipynb #af7f8450
+# %% ../nbs/02_degradation.ipynb #4ee4222d
 RESIZE_MODES = ('area', 'bilinear', 'bicubic')
 JPEG_BACKENDS = ('auto', 'pil', 'torch')
 
 def _resize(x, mode, size=None, scale_factor=None):
     "F.interpolate with Real-ESRGAN's conventions; sizes never drop below 1 pixel."
     if mode not in RESIZE_MODES: raise ValueError(f'unknown resize mode {mode!r}; use one of {RESIZE_MODES}')
-    if size is None: size = tuple(max(1, int(math.floor(s * scale_factor))) for s in x.shape[-2:])
+    size = tuple(max(1, int(math.floor(s * scale_factor))) for s in x.shape[-2:]) if size is None else tuple(max(1, int(s)) for s in size)
     if tuple(size) == tuple(x.shape[-2:]) and scale_factor in (None, 1): return x
     kw = dict(align_corners=False) if mode != 'area' else {}
     if scale_factor is not None and all(int(math.floor(s * scale_factor)) >= 1 for s in x.shape[-2:]):
