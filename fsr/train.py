@@ -23,12 +23,12 @@ __all__ = ['CONFIG_DIR', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANCon
            'train_step', 'validate', 'append_csv', 'truncate_csv', 'state_dict', 'load', 'weights', 'save', 'fit',
            'train']
 
-# %% ../nbs/10_train.ipynb #b89cb203
+# %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
 class DataConfig:
     "Where training and validation images come from, and how LQ is made."
     train: str = 'faces' # 'faces' (data/faces/512, sample set if absent), a folder of HQ images, or 'pairs:<root>' with lq/ gt/
-    val: str = 'val' # 'val' (data/val), a folder with lq/ and gt/, or '' for no validation
+    val: str|None = 'val' # 'val' (data/val), a folder with lq/ and gt/, or ''/None for no validation
     gt_size: int = 128 # HQ crop size
     batch_size: int = 16 # per process
     num_workers: int = 0 # DataLoader workers
