@@ -20,8 +20,8 @@ __all__ = ['CONFIG_DIR', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANCon
            'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer', 'cosine_restart_factor',
            'build_scheduler', 'EMA', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed',
            'build_pixel_loss', 'save_checkpoint', 'load_checkpoint', 'load_generator_weights', 'Trainer', 'make_lq',
-           'train_step', 'validate', 'append_csv', 'truncate_csv', 'state_dict', 'load', 'weights', 'save', 'fit',
-           'train']
+           'train_step', 'validate', 'append_csv', 'truncate_csv', 'state_dict', 'load', 'weights', 'save',
+           'tensorboard_writer', 'fit', 'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
@@ -549,7 +549,7 @@ def save(self:Trainer):
     save_checkpoint(self.weights(), self.run_dir/'model.pth')
 Trainer.save = save
 
-# %% ../nbs/10_train.ipynb #87eaccb2
+# %% ../nbs/10_train.ipynb #7a3df123
 def _log_val(self:Trainer):
     "Validate, log, and keep a copy of the best weights."
     self.last_val = self.validate()
@@ -558,6 +558,7 @@ def _log_val(self:Trainer):
         self.best = {'psnr': self.last_val['psnr'], 'iter': self.it}
         save_checkpoint(self.weights(), self.run_dir/'best.pth')
     append_csv(self.run_dir/'val_log.csv', {'iter': self.it, **self.last_val, 'best_psnr': self.best['psnr']})
+    if getattr(self, 'tb', None): [self.tb.add_scalar(f'val/{k}', v, self.it) for k, v in self.last_val.items()]
 Trainer._log_val = _log_val
 
 def _fetch(self:Trainer, batch)->tuple:
@@ -569,7 +570,14 @@ def _fetch(self:Trainer, batch)->tuple:
     return lq.contiguous(memory_format=self.mf), gt
 Trainer._fetch = _fetch
 
-# %% ../nbs/10_train.ipynb #a0bf6b00
+# %% ../nbs/10_train.ipynb #b3a3fb32
+def tensorboard_writer(log_dir:Path):
+    "A TensorBoard SummaryWriter, or None when tensorboard is not installed."
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError: return None
+    return SummaryWriter(str(log_dir))
+
+# %% ../nbs/10_train.ipynb #42b06cf1
 def fit(self:Trainer)->dict:
     "Run (or continue) training to `cfg.iters`; returns a summary dict."
     from tqdm.auto import tqdm
@@ -579,6 +587,7 @@ def fit(self:Trainer)->dict:
     sampler = SeededBatches(len(self.train_ds), cfg.data.batch_size, cfg.seed, self.it, cfg.iters, self.rank, self.world)
     dl = DataLoader(self.train_ds, batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=self.device.type == 'cuda')
     bar = tqdm(total=cfg.iters, initial=self.it, disable=not self.progress or self.rank != 0, dynamic_ncols=True, desc=cfg.name)
+    self.tb = tensorboard_writer(self.run_dir/'tb') if self.rank == 0 else None
     t0, start_it, t_data = time.perf_counter(), self.it, time.perf_counter()
     for batch in dl:
         lq, gt = self._fetch(batch)
@@ -590,14 +599,16 @@ def fit(self:Trainer)->dict:
         now = time.perf_counter()
         if self.rank == 0:
             if self.it % cfg.log_every == 0 or self.it == cfg.iters:
-                append_csv(self.run_dir/'train_log.csv', {'iter': self.it, 'lr': self.opt_g.param_groups[0]['lr'], **out,
-                           'sec_data': round(t_step - t_data, 4), 'sec_step': round(now - t_step, 4)})
+                row = {'iter': self.it, 'lr': self.opt_g.param_groups[0]['lr'], **out, 'sec_data': round(t_step - t_data, 4), 'sec_step': round(now - t_step, 4)}
+                append_csv(self.run_dir/'train_log.csv', row)
+                if self.tb: [self.tb.add_scalar(f'train/{k}', v, self.it) for k, v in row.items() if k != 'iter']
             if self.val_ds is not None and (self.it % cfg.val_every == 0 or self.it == cfg.iters): self._log_val()
             bar.set_postfix(loss=f"{out['loss']:.4f}", psnr=f"{self.last_val.get('psnr', float('nan')):.2f}", refresh=False)
             bar.update(1)
         if (self.it % cfg.ckpt_every == 0 or self.it == cfg.iters) and self.bad_steps == 0: self.save()  # never mid NaN-streak
         t_data = time.perf_counter()
     bar.close()
+    if self.tb: self.tb.close()
     wall = time.perf_counter() - t0
     summary = dict(name=cfg.name, iters=self.it, iters_this_run=self.it - start_it, wall_s=round(wall, 2),
                    sec_per_iter=round(wall / max(1, self.it - start_it), 4), best_psnr=self.best['psnr'], best_iter=self.best['iter'],
@@ -606,7 +617,7 @@ def fit(self:Trainer)->dict:
     return summary
 Trainer.fit = fit
 
-# %% ../nbs/10_train.ipynb #0ffa8972
+# %% ../nbs/10_train.ipynb #fce7b3bf
 def train(config:str|Path|dict|TrainConfig, # a config name, YAML path, dict or TrainConfig
           profile:str|None=None, # smoke | cpu | full
           overrides:list|None=None, # 'key=value' strings
