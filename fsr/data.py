@@ -14,7 +14,8 @@ from .core import IMAGE_EXTS, load_image, save_image, imresize
 
 # %% auto #0
 __all__ = ['SAMPLE_VERSION', 'data_root', 'weights_dir', 'find_images', 'sample_root', 'dataset_dir', 'AugmentConfig',
-           'random_crop', 'augment', 'FaceFolder', 'paired_random_crop', 'PairedFolder', 'prepare_faces']
+           'random_crop', 'augment', 'FaceFolder', 'paired_random_crop', 'PairedFolder', 'benchmark_pairs',
+           'prepare_faces']
 
 # %% ../nbs/01_data.ipynb #95b4eb92
 def data_root()->Path:
@@ -186,7 +187,31 @@ class PairedFolder(Dataset):
             lq, gt = (augment(x, self.aug, torch.Generator().manual_seed(seed)) for x in (lq, gt))
         return dict(lq=lq, gt=gt, name=lq_p.stem)
 
-# %% ../nbs/01_data.ipynb #b848df4c
+# %% ../nbs/01_data.ipynb #598c370a
+def benchmark_pairs(name:str, # 'Set5', 'Set14', 'BSD100', ... under data/benchmarks
+                    scale:int=4, # the LR_bicubic/X<scale> folder to pair
+                    root:str|Path|None=None, # default: data_root()/'benchmarks'
+                   )->Path: # a folder with lq/ and gt/
+    "A classic benchmark as matched LQ/GT pairs (GT mod-cropped to scale x LR), built once in the cache."
+    src = Path(root or data_root()/'benchmarks')/name
+    hr_dir, lr_dir = src/'HR', src/'LR_bicubic'/f'X{scale}'
+    if not hr_dir.is_dir() or not lr_dir.is_dir(): raise FileNotFoundError(f'benchmark {name} not found: expected {hr_dir} and {lr_dir}')
+    out = Path(os.environ.get('FSR_CACHE', '~/.cache/fsr')).expanduser()/'benchmarks'/f'{name}_x{scale}'
+    if (out/'.complete').exists(): return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{name}-'))
+    for hr_p in find_images(hr_dir):
+        lr_p = next((p for p in (lr_dir/f'{hr_p.stem}x{scale}.png', lr_dir/f'{hr_p.stem}.png') if p.exists()), None)
+        if lr_p is None: raise FileNotFoundError(f'no LR image for {hr_p.name} in {lr_dir}')
+        lr, hr = load_image(lr_p), load_image(hr_p)
+        save_image(hr[:, :lr.shape[1] * scale, :lr.shape[2] * scale], tmp/'gt'/f'{hr_p.stem}.png')
+        save_image(lr, tmp/'lq'/f'{hr_p.stem}.png')
+    (tmp/'.complete').touch()
+    try: os.replace(tmp, out)
+    except OSError: shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+# %% ../nbs/01_data.ipynb #08dec5ab
 def prepare_faces(src:str|Path, # folder of face images (searched recursively)
                   dst:str|Path, # output folder, e.g. data/faces/512
                   size:int=512, # output side length

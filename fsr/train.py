@@ -56,7 +56,7 @@ class SchedulerConfig:
     milestones: list[int] = dataclasses.field(default_factory=list)
     gamma: float = 0.5
 
-# %% ../nbs/10_train.ipynb #6e3dd8a3
+# %% ../nbs/10_train.ipynb #5e6c5286
 @dataclasses.dataclass
 class GANConfig:
     "The adversarial part of a GAN recipe (generator extra losses and the discriminator)."
@@ -82,7 +82,7 @@ class TrainConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     scheduler: SchedulerConfig = dataclasses.field(default_factory=SchedulerConfig)
-    pixel_loss: str = 'l1' # l1 | mse | charbonnier
+    pixel_loss: str = 'l1' # l1 | mse | charbonnier | mse+dssim (MSE + (1-SSIM)/2, the SRGAN-faces study)
     pixel_weight: float = 1.0
     gan: GANConfig|None = None # None: PSNR recipe
     iters: int = 1000
@@ -113,9 +113,9 @@ def config_path(name_or_path:str|Path)->Path:
     avail = sorted(q.stem for q in named.parent.glob('*.yaml'))
     raise ConfigError(f'no config {name_or_path!r}: not a YAML file and not one of the named configs {avail}')
 
-# %% ../nbs/10_train.ipynb #a4303ecb
+# %% ../nbs/10_train.ipynb #3490a733
 _CHOICES = {'optim.type': ('Adam', 'AdamW', 'AdaBelief'), 'scheduler.type': ('CosineAnnealingRestart', 'MultiStep', 'Constant'),
-            'pixel_loss': ('l1', 'mse', 'charbonnier'), 'amp': ('none', 'bf16', 'fp16')}
+            'pixel_loss': ('l1', 'mse', 'charbonnier', 'mse+dssim'), 'amp': ('none', 'bf16', 'fp16')}
 
 def check_train_config(cfg:TrainConfig)->TrainConfig:
     "Raise ConfigError for values a dataclass type cannot rule out."
@@ -268,11 +268,11 @@ def init_distributed(device:torch.device)->tuple:
         torch.distributed.init_process_group(backend, rank=rank, world_size=world)
     return rank, world
 
-# %% ../nbs/10_train.ipynb #76cd1cc3
+# %% ../nbs/10_train.ipynb #ef74fc1f
 def build_pixel_loss(name:str, weight:float=1.0)->nn.Module:
-    "L1, MSE or Charbonnier loss by name."
+    "L1, MSE, Charbonnier or MSE+DSSIM loss by name."
     from fsr import losses as L
-    return {'l1': L.L1Loss, 'mse': L.MSELoss, 'charbonnier': L.CharbonnierLoss}[name](loss_weight=weight)
+    return {'l1': L.L1Loss, 'mse': L.MSELoss, 'charbonnier': L.CharbonnierLoss, 'mse+dssim': L.MSEDSSIMLoss}[name](loss_weight=weight)
 
 # %% ../nbs/10_train.ipynb #82c8572b
 def save_checkpoint(state:dict, path:str|Path)->Path:
