@@ -279,15 +279,17 @@ def stride_mask(h:int, w:int, stride:int, device=None)->torch.Tensor:
     r, c = torch.arange(h, device=device), torch.arange(w, device=device)
     return (r[:, None] % stride) == (c[None, :] % stride)
 
-# %% ../nbs/08_losses.ipynb #39eb2263
+# %% ../nbs/08_losses.ipynb #91911145
 class _PatchDistance(torch.autograd.Function):
     "Σ over kw×kw patch offsets and channels of (W[q+u] − W[p+u])² for all q of each zero-padded window W."
     @staticmethod
     def forward(ctx, wz, ks, kw):
         ctx.save_for_backward(wz); ctx.ks, ctx.kw = ks, kw
-        out = wz.new_zeros(wz.shape[0], ks, ks)
-        for blk, o in zip(_blocks(wz), _blocks(out)):
-            for a, b, d in _offset_diffs(blk, ks, kw): o += d.mul_(d).sum(1)
+        out = wz.new_empty(wz.shape[0], ks, ks)
+        for i, blk in _blocks(wz):
+            acc = blk.new_zeros(blk.shape[0], blk.shape[1], ks, ks)
+            for a, b, d in _offset_diffs(blk, ks, kw): acc.addcmul_(d, d)
+            torch.sum(acc, 1, out=out[i:i + len(blk)])
         return out
 
     @staticmethod
@@ -295,34 +297,35 @@ class _PatchDistance(torch.autograd.Function):
         wz, = ctx.saved_tensors
         ks, kw, c = ctx.ks, ctx.kw, ctx.ks // 2
         gw = torch.zeros_like(wz)
-        for blk, gblk, g in zip(_blocks(wz), _blocks(gw), _blocks(grad)):
-            g2 = 2 * g.unsqueeze(1)
+        for i, blk in _blocks(wz):
+            gb, g2 = gw[i:i + len(blk)], 2 * grad[i:i + len(blk)].unsqueeze(1)
             for a, b, d in _offset_diffs(blk, ks, kw):
                 d.mul_(g2)
-                gblk[:, :, a:a + ks, b:b + ks] += d
-                gblk[:, :, c + a, c + b] -= d.sum((-2, -1))
+                gb[:, :, a:a + ks, b:b + ks] += d
+                gb[:, :, c + a, c + b] -= d.sum((-2, -1))
         return gw, None, None
 
 def _blocks(t, size=128):
-    "Views of `t` in blocks of rows; small blocks keep the CPU loop in cache, one block on GPU."
+    "(start, view) blocks of rows: small blocks keep the CPU loop in cache; one block on other devices."
     size = size if t.device.type == 'cpu' else max(len(t), 1)
-    return [t[i:i + size] for i in range(0, len(t), size)]
+    return [(i, t[i:i + size]) for i in range(0, len(t), size)]
 
 def _offset_diffs(wz, ks, kw):
     "For each patch offset (a, b): W over all window positions shifted by (a, b), minus W at the centre shifted by (a, b)."
-    c = ks // 2
+    c, buf = ks // 2, wz.new_empty(wz.shape[0], wz.shape[1], ks, ks)
     for a in range(kw):
         for b in range(kw):
-            yield a, b, wz[:, :, a:a + ks, b:b + ks] - wz[:, :, c + a:c + a + 1, c + b:c + b + 1]
+            yield a, b, torch.sub(wz[:, :, a:a + ks, b:b + ks], wz[:, :, c + a:c + a + 1, c + b:c + b + 1], out=buf)
 
-# %% ../nbs/08_losses.ipynb #5d54f286
+# %% ../nbs/08_losses.ipynb #82bf01d9
 def _window_index(n, y, x, hp, wp, ks):
     "Flat indices (M, ks, ks) of each pixel's search window in a padded (N, Hp, Wp) image."
     ar = torch.arange(ks, device=n.device)
     return (n * (hp * wp))[:, None, None] + (y[:, None, None] + ar[:, None]) * wp + (x[:, None, None] + ar)
 
-def _similarity_rows(flat:torch.Tensor, idx:torch.Tensor, ks:int, kw:int, h:float, normalize:bool=True)->torch.Tensor:
-    "Similarity rows (M, ks*ks) of the windows `idx` of a padded image flattened to (N*Hp*Wp, C)."
+def _similarity_rows(flat:torch.Tensor, pix:torch.Tensor, hw:tuple, ks:int, kw:int, h:float, normalize:bool=True)->torch.Tensor:
+    "Similarity rows (M, ks*ks) of pixels `pix` (3, M: image, row, column) of a padded image (N*Hp*Wp, C) of size `hw`."
+    idx = _window_index(*pix, *hw, ks)
     m, c, r = idx.shape[0], flat.shape[1], kw // 2
     win = flat.index_select(0, idx.reshape(-1)).view(m, ks, ks, c).permute(0, 3, 1, 2)
     wz = F.pad(win, (r, r, r, r))  # zeros outside the window: the released code's quirk
@@ -330,7 +333,7 @@ def _similarity_rows(flat:torch.Tensor, idx:torch.Tensor, ks:int, kw:int, h:floa
     s = torch.exp(-d / h)
     return s / (s.sum(-1, keepdim=True) + 1e-10) if normalize else s
 
-# %% ../nbs/08_losses.ipynb #8f2d75ef
+# %% ../nbs/08_losses.ipynb #9d6eaa39
 def _masked_pixels(mask:torch.Tensor, n_img:int, h:int, w:int, stride:int=1):
     "(n, y, x) of the masked pixels, row-major per image, after the stride pattern."
     if mask.dim() == 3: mask = mask[:, None]
@@ -354,8 +357,8 @@ def self_similarity(img:torch.Tensor, # NCHW
     p = ks // 2
     pad = F.pad(img, (p, p, p, p), mode='reflect')
     flat = pad.permute(0, 2, 3, 1).reshape(-1, img.shape[1])
-    idx = _window_index(n, y, x, pad.shape[-2], pad.shape[-1], ks)
-    rows = [_similarity_rows(flat, idx[i:i + chunk], ks, kw, h, normalize) for i in range(0, len(n), chunk)]
+    pix, hw = torch.stack([n, y, x]), pad.shape[-2:]
+    rows = [_similarity_rows(flat, pix[:, i:i + chunk], hw, ks, kw, h, normalize) for i in range(0, len(n), chunk)]
     return torch.cat(rows) if rows else img.new_zeros(0, ks * ks)
 
 def _check_ssl_args(img, ks, kw):
@@ -364,10 +367,10 @@ def _check_ssl_args(img, ks, kw):
     if min(img.shape[-2:]) <= ks // 2:
         raise ValueError(f'images of {tuple(img.shape[-2:])} are too small for a {ks}x{ks} search window (reflect padding needs more than {ks // 2} pixels)')
 
-# %% ../nbs/08_losses.ipynb #7d03f60c
-def _ssl_chunk_terms(flat_sr, idx, s_gt, ks, kw, h):
+# %% ../nbs/08_losses.ipynb #ef4a08a2
+def _ssl_chunk_terms(flat_sr, pix, s_gt, hw, ks, kw, h):
     "Per-row sums of |S_sr − S_gt| and KL(S_gt‖S_sr) for one chunk."
-    s = _similarity_rows(flat_sr, idx, ks, kw, h)
+    s = _similarity_rows(flat_sr, pix, hw, ks, kw, h)
     t = s_gt.clamp_min(1e-10)
     l1 = (s - s_gt).abs().sum(1)
     kl = (t * (t.log() - s.clamp_min(1e-10).log())).sum(1)
@@ -376,17 +379,17 @@ def _ssl_chunk_terms(flat_sr, idx, s_gt, ks, kw, h):
 class _RecomputedChunk(torch.autograd.Function):
     "A chunk's loss terms that keep nothing but their inputs for backward, where the chunk is recomputed."
     @staticmethod
-    def forward(ctx, flat_sr, idx, s_gt, ks, kw, h):
-        ctx.save_for_backward(flat_sr, idx, s_gt); ctx.args = (ks, kw, h)
-        return _ssl_chunk_terms(flat_sr, idx, s_gt, ks, kw, h)
+    def forward(ctx, flat_sr, pix, s_gt, hw, ks, kw, h):
+        ctx.save_for_backward(flat_sr, pix, s_gt); ctx.args = (hw, ks, kw, h)
+        return _ssl_chunk_terms(flat_sr, pix, s_gt, hw, ks, kw, h)
 
     @staticmethod
     def backward(ctx, grad):
-        flat_sr, idx, s_gt = ctx.saved_tensors
+        flat_sr, pix, s_gt = ctx.saved_tensors
         with torch.enable_grad():
             x = flat_sr.detach().requires_grad_()
-            gx, = torch.autograd.grad(_ssl_chunk_terms(x, idx, s_gt, *ctx.args), x, grad)
-        return gx, None, None, None, None, None
+            gx, = torch.autograd.grad(_ssl_chunk_terms(x, pix, s_gt, *ctx.args), x, grad)
+        return gx, None, None, None, None, None, None
 
 class SSLLoss(nn.Module):
     "SSL self-similarity loss: loss_weight·(KL(S_gt‖S_sr) + alpha·|S_sr − S_gt|) over edge pixels of the GT."
@@ -412,12 +415,12 @@ class SSLLoss(nn.Module):
         pad_sr = F.pad(sr, (p, p, p, p), mode='reflect')
         flat_sr = pad_sr.permute(0, 2, 3, 1).reshape(-1, C)
         with torch.no_grad(): flat_gt = F.pad(gt, (p, p, p, p), mode='reflect').permute(0, 2, 3, 1).reshape(-1, C)
-        idx = _window_index(n, y, x, H + 2 * p, W + 2 * p, self.ks)
+        pix, hw = torch.stack([n, y, x]), (H + 2 * p, W + 2 * p)
         sums = sr.new_zeros(N, 2)
         for i in range(0, len(n), self.chunk):
-            ci = idx[i:i + self.chunk]
-            with torch.no_grad(): s_gt = _similarity_rows(flat_gt, ci, self.ks, self.kw, self.h)
-            args = (flat_sr, ci, s_gt, self.ks, self.kw, self.h)
+            ci = pix[:, i:i + self.chunk]
+            with torch.no_grad(): s_gt = _similarity_rows(flat_gt, ci, hw, self.ks, self.kw, self.h)
+            args = (flat_sr, ci, s_gt, hw, self.ks, self.kw, self.h)
             if self.recompute and torch.is_grad_enabled() and sr.requires_grad:
                 terms = _RecomputedChunk.apply(*args)
             else: terms = _ssl_chunk_terms(*args)
@@ -429,15 +432,15 @@ class SSLLoss(nn.Module):
         else: out = per_img / counts.clamp_min(1)
         return self.loss_weight * out + 0 * sr.sum()  # keeps the graph connected when no pixel is masked
 
-# %% ../nbs/08_losses.ipynb #ad6b5e1f
+# %% ../nbs/08_losses.ipynb #4aa6b5ad
 def ssl_chunk_bytes(chunk:int=1024, channels:int=3, ks:int=25, kw:int=9, itemsize:int=4)->int:
-    "An upper estimate of the working memory of one SSL chunk, in bytes."
+    "An estimate of the working memory of one SSL chunk, in bytes, from the tensors alive at its largest."
     L = ks + kw - 1
     per_pixel = itemsize * (2 * channels * ks * ks + 2 * channels * L * L + 24 * ks * ks) + 8 * ks * ks
     return chunk * per_pixel
 
 def ssl_memory_bound(n_masked:int, n:int, channels:int, h:int, w:int, chunk:int=1024, ks:int=25, kw:int=9, itemsize:int=4)->int:
-    "Upper estimate of SSL's peak memory in bytes: one chunk + the GT rows + padded images and their gradients."
+    "An estimate of SSL's peak memory in bytes: one chunk + the GT rows + padded images and their gradients (allocator overhead not included)."
     p = ks // 2
     images = 6 * n * channels * (h + 2 * p) * (w + 2 * p) * itemsize
     return ssl_chunk_bytes(min(chunk, max(n_masked, 1)), channels, ks, kw, itemsize) + n_masked * (ks * ks * itemsize + 24) + images
