@@ -176,7 +176,7 @@ def perceptual_loss(preset:str, # a key of `PERCEPTUAL_PRESETS`
     if preset not in PERCEPTUAL_PRESETS: raise ValueError(f'unknown preset {preset!r}; use one of {sorted(PERCEPTUAL_PRESETS)}')
     return PerceptualLoss(**{**PERCEPTUAL_PRESETS[preset], **kwargs})
 
-# %% ../nbs/08_losses.ipynb #33ff2bbe
+# %% ../nbs/08_losses.ipynb #f8e47b3a
 class TVLoss(nn.Module):
     "Total variation of a batch: 'l1' (BasicSR) or 'squared' (KAIR / SRGAN)."
     def __init__(self, loss_weight:float=1.0, reduction:str='mean', # 'none' gives one value per image
@@ -192,7 +192,7 @@ class TVLoss(nn.Module):
         if self.form == 'squared': per = 2 * per
         return self.loss_weight * reduce_loss(per, self.reduction)
 
-# %% ../nbs/08_losses.ipynb #5d9166f4
+# %% ../nbs/08_losses.ipynb #a02e5ec6
 GAN_TYPES = ('vanilla', 'lsgan', 'wgan', 'wgan_softplus', 'hinge')
 
 class GANLoss(nn.Module):
@@ -223,7 +223,7 @@ class GANLoss(nn.Module):
         loss = reduce_loss(self.elementwise(x, target_is_real, is_disc), self.reduction)
         return loss if is_disc else self.loss_weight * loss
 
-# %% ../nbs/08_losses.ipynb #66d23b15
+# %% ../nbs/08_losses.ipynb #bc5a4db7
 class RaGANLoss(nn.Module):
     "Relativistic average GAN losses (ESRGAN) on top of a `GANLoss`."
     def __init__(self, gan_type:str='vanilla', loss_weight:float=1.0, **kwargs):
@@ -242,7 +242,7 @@ class RaGANLoss(nn.Module):
         fake = self.gan(fake_pred - real_pred.detach().mean(), False, is_disc=True)
         return 0.5 * real + 0.5 * fake
 
-# %% ../nbs/08_losses.ipynb #b8d1c61c
+# %% ../nbs/08_losses.ipynb #593aa274
 def gradient_penalty(critic:nn.Module, real:torch.Tensor, fake:torch.Tensor,
                      weight:torch.Tensor|None=None, # optional element-wise weight on the gradient
                      generator:torch.Generator|None=None)->torch.Tensor:
@@ -258,7 +258,7 @@ def r1_penalty(real_pred:torch.Tensor, real_img:torch.Tensor)->torch.Tensor:
     grad = torch.autograd.grad(real_pred.sum(), real_img, create_graph=True)[0]
     return grad.pow(2).flatten(1).sum(1).mean()
 
-# %% ../nbs/08_losses.ipynb #45d19e5d
+# %% ../nbs/08_losses.ipynb #07523a6d
 def _pil_gray(q:torch.Tensor)->torch.Tensor:
     "PIL's RGB->L on 8-bit values (N,3,H,W) -> (N,1,H,W), integer-exact."
     q = q.to(torch.int64)
@@ -279,7 +279,7 @@ def stride_mask(h:int, w:int, stride:int, device=None)->torch.Tensor:
     r, c = torch.arange(h, device=device), torch.arange(w, device=device)
     return (r[:, None] % stride) == (c[None, :] % stride)
 
-# %% ../nbs/08_losses.ipynb #91911145
+# %% ../nbs/08_losses.ipynb #e1a17420
 class _PatchDistance(torch.autograd.Function):
     "Σ over kw×kw patch offsets and channels of (W[q+u] − W[p+u])² for all q of each zero-padded window W."
     @staticmethod
@@ -317,7 +317,7 @@ def _offset_diffs(wz, ks, kw):
         for b in range(kw):
             yield a, b, torch.sub(wz[:, :, a:a + ks, b:b + ks], wz[:, :, c + a:c + a + 1, c + b:c + b + 1], out=buf)
 
-# %% ../nbs/08_losses.ipynb #82bf01d9
+# %% ../nbs/08_losses.ipynb #c793991f
 def _window_index(n, y, x, hp, wp, ks):
     "Flat indices (M, ks, ks) of each pixel's search window in a padded (N, Hp, Wp) image."
     ar = torch.arange(ks, device=n.device)
@@ -333,7 +333,7 @@ def _similarity_rows(flat:torch.Tensor, pix:torch.Tensor, hw:tuple, ks:int, kw:i
     s = torch.exp(-d / h)
     return s / (s.sum(-1, keepdim=True) + 1e-10) if normalize else s
 
-# %% ../nbs/08_losses.ipynb #9d6eaa39
+# %% ../nbs/08_losses.ipynb #9652a761
 def _masked_pixels(mask:torch.Tensor, n_img:int, h:int, w:int, stride:int=1):
     "(n, y, x) of the masked pixels, row-major per image, after the stride pattern."
     if mask.dim() == 3: mask = mask[:, None]
@@ -367,7 +367,7 @@ def _check_ssl_args(img, ks, kw):
     if min(img.shape[-2:]) <= ks // 2:
         raise ValueError(f'images of {tuple(img.shape[-2:])} are too small for a {ks}x{ks} search window (reflect padding needs more than {ks // 2} pixels)')
 
-# %% ../nbs/08_losses.ipynb #ef4a08a2
+# %% ../nbs/08_losses.ipynb #5933daed
 def _ssl_chunk_terms(flat_sr, pix, s_gt, hw, ks, kw, h):
     "Per-row sums of |S_sr − S_gt| and KL(S_gt‖S_sr) for one chunk."
     s = _similarity_rows(flat_sr, pix, hw, ks, kw, h)
@@ -432,7 +432,7 @@ class SSLLoss(nn.Module):
         else: out = per_img / counts.clamp_min(1)
         return self.loss_weight * out + 0 * sr.sum()  # keeps the graph connected when no pixel is masked
 
-# %% ../nbs/08_losses.ipynb #4aa6b5ad
+# %% ../nbs/08_losses.ipynb #06e35e7b
 def ssl_chunk_bytes(chunk:int=1024, channels:int=3, ks:int=25, kw:int=9, itemsize:int=4)->int:
     "An estimate of the working memory of one SSL chunk, in bytes, from the tensors alive at its largest."
     L = ks + kw - 1
@@ -445,7 +445,7 @@ def ssl_memory_bound(n_masked:int, n:int, channels:int, h:int, w:int, chunk:int=
     images = 6 * n * channels * (h + 2 * p) * (w + 2 * p) * itemsize
     return ssl_chunk_bytes(min(chunk, max(n_masked, 1)), channels, ks, kw, itemsize) + n_masked * (ks * ks * itemsize + 24) + images
 
-# %% ../nbs/08_losses.ipynb #79991fe1
+# %% ../nbs/08_losses.ipynb #eba70ac3
 def _gauss_window(size=11, sigma=1.5, dtype=torch.float32, device=None):
     ax = torch.arange(size, dtype=torch.float64) - size // 2
     k = torch.exp(-ax ** 2 / (2 * sigma ** 2)); k = k / k.sum()
@@ -464,7 +464,7 @@ def ssim_value(x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
     m = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
     return m.flatten(1).mean(1)
 
-# %% ../nbs/08_losses.ipynb #95747ff2
+# %% ../nbs/08_losses.ipynb #b8a536ab
 class DSSIMLoss(nn.Module):
     "(1 − SSIM)/2, per image, reduced."
     def __init__(self, loss_weight:float=1.0, reduction:str='mean'):
@@ -481,7 +481,7 @@ class MSEDSSIMLoss(nn.Module):
         per = self.mse_weight * ((pred - target) ** 2).flatten(1).mean(1) + self.dssim_weight * (1 - ssim_value(pred, target)) / 2
         return self.loss_weight * reduce_loss(per, self.reduction)
 
-# %% ../nbs/08_losses.ipynb #05558cae
+# %% ../nbs/08_losses.ipynb #9053eba0
 class LPIPSLoss(nn.Module):
     "LPIPS distance as a loss (per image, reduced); inputs NCHW in [0,1]."
     def __init__(self, loss_weight:float=1.0, reduction:str='mean',
@@ -497,7 +497,7 @@ class LPIPSLoss(nn.Module):
         d = self.net(pred, target.detach(), normalize=True).flatten()
         return self.loss_weight * reduce_loss(d, self.reduction)
 
-# %% ../nbs/08_losses.ipynb #a716b3d3
+# %% ../nbs/08_losses.ipynb #07eeac75
 LOSSES = {'l1': L1Loss, 'mse': MSELoss, 'charbonnier': CharbonnierLoss, 'perceptual': PerceptualLoss, 'tv': TVLoss,
           'gan': GANLoss, 'ragan': RaGANLoss, 'ssl': SSLLoss, 'dssim': DSSIMLoss, 'mse_dssim': MSEDSSIMLoss, 'lpips': LPIPSLoss}
 
