@@ -1,13 +1,14 @@
 """Inference benchmark: peak memory and wall time of `fsr.inference.upscale` with MSRResNet-B16 (x4, random weights) on
 one 512x512 LQ image (-> 2048x2048) on this CPU, untiled and tiled at several tile sizes (channels-last batches, the CPU
-default, and once in the NCHW layout), against plain `model(x)` on the whole image (the baseline of the ratios) and a re-implementation of
+default, once in the NCHW layout, and once with glibc's `mallopt` set so that freed blocks are reused instead of
+being returned and page-faulted again for every tile: M_MMAP_MAX=0, M_TRIM_THRESHOLD max), against plain `model(x)` on the whole image (the baseline of the ratios) and a re-implementation of
 Real-ESRGAN's tiler (`RealESRGANer.tile_process`: tile 128 + pad 10 per side, one tile at a time, cropped, no blending).
 
 Each variant runs in its own fresh process, so that its peak resident set size (`ru_maxrss`) is its own: it is reported
 absolute and above the process's peak after importing torch, creating the model and allocating the input (baseline).
 Wall and CPU time are the minimum over `--rounds` rounds that interleave the variants (the machine is shared; a noisy
 neighbour hurts every variant alike). Every output is compared with plain `model(x)` (max abs difference).
-Writes nbs/results/benchmarks/inference.csv.  Usage: python nbs/benchmarks/inference.py [--threads 2] [--rounds 2]
+Writes nbs/results/benchmarks/inference.csv.  Usage: python nbs/benchmarks/inference.py [--threads 2] [--rounds 3]
 """
 import argparse, datetime, json, math, os, platform, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -21,6 +22,7 @@ VARIANTS = {  # name: (kind, tile, overlap); 'plain' = model(x) on the whole ima
     'upscale tile 192': ('fsr', 192, 16),
     'upscale tile 288': ('fsr', 288, 16),
     'upscale tile 192 NCHW': ('fsr-nchw', 192, 16),
+    'upscale tile 192 + mallopt': ('fsr-mallopt', 192, 16),
     'Real-ESRGAN tiler 128+10': ('realesrgan', 128, 10),
 }
 BASE = 'plain model(x)'
@@ -49,6 +51,11 @@ def realesrgan_tile_process(model, img, scale, tile, pad):
 
 def child(name, threads, save):
     "Run one variant in this (fresh) process and print a JSON line."
+    kind, tile, overlap = VARIANTS[name]
+    if kind == 'fsr-mallopt':  # keep freed blocks in glibc's heap (no mmap, no trim): tiles reuse them instead of page-faulting
+        import ctypes
+        libc = ctypes.CDLL('libc.so.6')
+        if not (libc.mallopt(-4, 0) == 1 and libc.mallopt(-1, 2**31 - 1) == 1): raise RuntimeError('mallopt failed')
     import torch
     torch.set_num_threads(threads)
     from fsr.archs import MSRResNet
@@ -57,9 +64,8 @@ def child(name, threads, save):
     model = MSRResNet(num_feat=64, num_block=16, upscale=4).eval()
     x = torch.rand(1, 3, 512, 512, generator=torch.Generator().manual_seed(1))
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kind, tile, overlap = VARIANTS[name]
     w, c = time.perf_counter(), time.process_time()
-    if kind == 'fsr': y = upscale(model, x, tile=tile, tile_overlap=overlap)
+    if kind in ('fsr', 'fsr-mallopt'): y = upscale(model, x, tile=tile, tile_overlap=overlap)
     elif kind == 'fsr-nchw': y = upscale(model, x, tile=tile, tile_overlap=overlap, channels_last=False)
     elif kind == 'plain':
         with torch.inference_mode(): y = model(x).clamp_(0, 1)
@@ -72,7 +78,7 @@ def child(name, threads, save):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--child'); ap.add_argument('--save')
     args = ap.parse_args()
     if args.child: return child(args.child, args.threads, args.save)
