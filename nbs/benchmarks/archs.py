@@ -8,7 +8,8 @@ training step). Roofline: a 64->64 3x3 conv at the same number of pixels (train:
 fwd on 1x64x128x128), in the faster of NCHW / channels_last. Every model measurement is paired with a roofline block of
 about half its length run right after it, and `pct_of_roofline` is the median over rounds of model GFLOP/s divided by
 the block's mean GFLOP/s, so neighbours on a shared machine slow both sides alike; `seconds` is the best round.
-`pct_of_roofline_cpu_time` is the same ratio with process CPU time instead of wall time.
+`pct_of_roofline_cpu_time` is the same ratio with process CPU time instead of wall time, and `pct_best_of_best` divides
+the best model round by the best roofline block (the quiet-machine estimate).
 Writes nbs/results/benchmarks/archs.csv.  Usage: python nbs/benchmarks/archs.py [--threads 2] [--rounds 3]
 """
 import argparse, ctypes, datetime, os, platform, time, warnings
@@ -104,6 +105,7 @@ def run_phase(allocator):
                          seconds=d.w.min(), seconds_median=d.w.median(), cpu_seconds=d.c.min(), gflop=FL[mode] / 1e9,
                          gflops=FL[mode] / d.w.min() / 1e9, roofline_layout=best_lay[mode], roofline_gflops=d.rw.max(),
                          pct_of_roofline=100 * (FL[mode] / d.w / 1e9 / d.rw).median(),
+                         pct_best_of_best=100 * FL[mode] / d.w.min() / 1e9 / d.rw.max(),
                          pct_of_roofline_cpu_time=100 * (FL[mode] / d.c / 1e9 * args.threads / d.rc).median(), n=len(d)))
     return pd.DataFrame(rows)
 
@@ -119,7 +121,7 @@ df = df.assign(device=f'cpu ({cpu}, {args.threads} threads)', threads=args.threa
 out = Path(__file__).resolve().parents[1]/'results'/'benchmarks'/'archs.csv'
 atomic_write(out, lambda tmp: df.to_csv(tmp, index=False, float_format='%.4g'))
 pd.set_option('display.width', 200)
-print(df[['mode', 'layout', 'variant', 'allocator', 'seconds', 'seconds_median', 'gflops', 'roofline_gflops', 'pct_of_roofline', 'pct_of_roofline_cpu_time']]
+print(df[['mode', 'layout', 'variant', 'allocator', 'seconds', 'seconds_median', 'gflops', 'roofline_gflops', 'pct_of_roofline', 'pct_of_roofline_cpu_time', 'pct_best_of_best']]
       .to_string(index=False, float_format=lambda v: f'{v:.3g}'))
 print(f'BasicSR reference (another run on this CPU): 0.62 s inference, 1.86 s/train step = 134 GFLOP/s, ~74% of ~180 GFLOP/s')
 print(f'wrote {out} in {time.perf_counter() - t0:.0f} s')
