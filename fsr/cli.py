@@ -40,7 +40,7 @@ def prepare_main(argv=None):
 
 def prepare(): sys.exit(_run(prepare_main, None))
 
-# %% ../nbs/13_cli.ipynb #c740507b
+# %% ../nbs/13_cli.ipynb #ca285ea7
 def train_main(argv=None):
     "fsr-train: train a model from a named config or a YAML file."
     p = argparse.ArgumentParser(prog='fsr-train', description=train_main.__doc__)
@@ -53,6 +53,8 @@ def train_main(argv=None):
     from fsr.train import train, load_train_config
     overrides = list(a.set) + ([f'out_dir={a.out_dir}'] if a.out_dir else [])
     cfg = load_train_config(a.config, a.profile, overrides)
+    from fsr.core import default_device, keep_freed_memory
+    if default_device(a.device).type == 'cpu': keep_freed_memory()  # ~20% faster CPU training steps (see fsr.core)
     tr = train(cfg, resume=a.resume, device=a.device, progress=not a.no_progress)
     print(f'done: {tr.run_dir} (best val PSNR {tr.best["psnr"]:.3f} dB at iteration {tr.best["iter"]})')
     return 0

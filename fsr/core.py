@@ -13,8 +13,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'load_image', 'to_uint8', 'from_uint8', 'atomic_write', 'save_image', 'resize_matrix', 'imresize',
-           'seed_everything', 'default_device', 'count_params', 'ConfigError', 'from_dict', 'to_dict', 'load_config',
-           'save_config', 'apply_overrides']
+           'seed_everything', 'default_device', 'count_params', 'keep_freed_memory', 'ConfigError', 'from_dict',
+           'to_dict', 'load_config', 'save_config', 'apply_overrides']
 
 # %% ../nbs/00_core.ipynb #dac5eb6b
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -189,7 +189,17 @@ def count_params(model:torch.nn.Module, trainable_only:bool=False)->int:
     "Number of parameters of `model` (optionally only those that require grad)."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
-# %% ../nbs/00_core.ipynb #babfe3fb
+# %% ../nbs/00_core.ipynb #72122939
+def keep_freed_memory()->bool:
+    "Tell glibc to reuse freed memory (no mmap for big blocks, no trimming); True if applied (glibc only)."
+    import ctypes, ctypes.util
+    try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    except OSError: return False
+    if not hasattr(libc, 'mallopt'): return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    return libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
+
+# %% ../nbs/00_core.ipynb #e6fa7a20
 class ConfigError(ValueError):
     "A config that does not fit its dataclass."
 
@@ -220,7 +230,7 @@ def _check_value(value, tp, where):
         if not isinstance(value, dict): raise ConfigError(f'{where}: expected a mapping, got {value!r}')
     return value
 
-# %% ../nbs/00_core.ipynb #f3fae6ac
+# %% ../nbs/00_core.ipynb #def1d3e9
 def from_dict(cls:type, # a dataclass type
               d:dict, # plain data, e.g. from YAML
               where:str='config', # name used in error messages
@@ -235,7 +245,7 @@ def from_dict(cls:type, # a dataclass type
     if missing: raise ConfigError(f'{where}: missing required key(s) {missing} for {cls.__name__}')
     return cls(**{k: _check_value(v, hints[k], f'{where}.{k}') for k, v in d.items()})
 
-# %% ../nbs/00_core.ipynb #b2b578b4
+# %% ../nbs/00_core.ipynb #27ea8ed6
 def to_dict(cfg)->dict:
     "A (nested) dataclass config as plain data, ready for YAML."
     return dataclasses.asdict(cfg)
@@ -256,7 +266,7 @@ def save_config(cfg, path:str|Path)->Path:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return Path(path)
 
-# %% ../nbs/00_core.ipynb #e8e3607f
+# %% ../nbs/00_core.ipynb #f015299c
 def apply_overrides(cfg, # a dataclass config
                     overrides:list, # strings like 'optim.lr=1e-3'
                    ):
