@@ -16,7 +16,7 @@ from .core import (ConfigError, atomic_write, from_dict, from_uint8, imresize, l
 
 # %% auto #0
 __all__ = ['KERNEL_KINDS', 'RESIZE_MODES', 'JPEG_BACKENDS', 'PRESETS', 'check_images', 'make_kernels', 'BlurConfig',
-           'sample_kernels', 'reflect_pad', 'filter2d', 'gaussian_kernel1d', 'blur_separable', 'usm_sharp',
+           'sample_kernels', 'reflect_pad', 'blur_separable', 'filter2d', 'gaussian_kernel1d', 'usm_sharp',
            'add_gaussian_noise', 'add_poisson_noise', 'jpeg_pil', 'jpeg_torch', 'StageConfig', 'RealESRGANConfig',
            'CourseConfig', 'BicubicConfig', 'ai6126_config', 'validate_config', 'get_preset', 'sample_params',
            'quantize', 'bicubic_downscale', 'apply_params', 'degrade', 'degrade_reference', 'make_val_pairs',
@@ -136,43 +136,7 @@ def reflect_pad(x:torch.Tensor, pad:int)->torch.Tensor:
     if pad < h and pad < w: return F.pad(x, (pad,) * 4, mode='reflect')
     return x.index_select(-2, _reflect_index(h, pad, x.device)).index_select(-1, _reflect_index(w, pad, x.device))
 
-# %% ../nbs/02_degradation.ipynb #198cb290
-def _crop_support(kernels):
-    "Drop the zero border rings that every kernel of the batch has."
-    k = kernels.shape[-1]
-    nz = (kernels != 0).any(0)
-    rows = nz.any(1).nonzero(); cols = nz.any(0).nonzero()
-    if len(rows) == 0: return kernels
-    m = int(min(rows.min(), cols.min(), k - 1 - rows.max(), k - 1 - cols.max()))
-    return kernels[..., m:k - m, m:k - m] if m > 0 else kernels
-
-def filter2d(x:torch.Tensor, # (n, c, h, w) images
-             kernels:torch.Tensor, # (k, k), (1, k, k) or (n, k, k); k odd
-             crop:bool=True, # drop all-zero kernel borders first (same result, faster)
-            )->torch.Tensor:
-    "Correlate each image with its own kernel (or one shared kernel), reflect padding, output the input's size."
-    if kernels.ndim == 2: kernels = kernels[None]
-    if kernels.ndim != 3 or kernels.shape[-1] != kernels.shape[-2] or kernels.shape[-1] % 2 == 0:
-        raise ValueError(f'kernels must be (k,k) or (n,k,k) with odd k, got shape {tuple(kernels.shape)}')
-    n, c, h, w = x.shape
-    if kernels.shape[0] not in (1, n): raise ValueError(f'{kernels.shape[0]} kernels for a batch of {n} images: give one kernel or one per image')
-    if crop: kernels = _crop_support(kernels)
-    k = kernels.shape[-1]
-    xp = reflect_pad(x, k // 2)
-    wgt = kernels.to(x)[:, None].expand(n, c, k, k).reshape(n * c, 1, k, k)
-    return F.conv2d(xp.reshape(1, n * c, *xp.shape[-2:]), wgt, groups=n * c).view(n, c, h, w)
-
-# %% ../nbs/02_degradation.ipynb #6bf04f4b
-def gaussian_kernel1d(size:int, # number of taps, odd
-                      sigma:float=0., # <= 0: OpenCV's default 0.3*((size-1)/2 - 1) + 0.8
-                     )->torch.Tensor: # float64, sums to 1
-    "1-D Gaussian taps as `cv2.getGaussianKernel(size, sigma)` computes them (for sizes above 7)."
-    if sigma <= 0: sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    k = torch.exp(-x**2 / (2 * sigma**2))
-    return k / k.sum()
-
-# %% ../nbs/02_degradation.ipynb #3364e903
+# %% ../nbs/02_degradation.ipynb #51c5ad66
 def _toeplitz(k, block):
     "(block+K-1, block) matrix whose column o holds the taps k at rows o..o+K-1."
     K = k.numel(); o = torch.arange(block)
@@ -189,14 +153,88 @@ def _correlate_last(x, k, block=64):
     return (u @ _toeplitz(k, b).to(x)).flatten(-2)[..., :n_out]
 
 def blur_separable(x:torch.Tensor, # (..., h, w)
-                   k:torch.Tensor, # 1-D taps (odd length), applied along both axes
+                   k:torch.Tensor, # 1-D taps along the rows (odd length)
+                   k_col:torch.Tensor|None=None, # taps along the columns (same length; default: k)
                   )->torch.Tensor:
-    "Separable blur with reflect padding: rows then columns, each as blocked matrix products."
-    p = k.numel() // 2
-    y = _correlate_last(reflect_pad(x, p), k)
-    return _correlate_last(y.transpose(-1, -2), k).transpose(-1, -2)
+    "Correlate with the separable kernel outer(k_col, k), reflect padding: rows then columns as blocked matrix products."
+    k_col = k if k_col is None else k_col
+    if k.numel() != k_col.numel() or k.numel() % 2 == 0: raise ValueError(f'taps must have the same odd length, got {k.numel()} and {k_col.numel()}')
+    if k.numel() == 1: return x * float(k[0] * k_col[0])
+    y = _correlate_last(reflect_pad(x, k.numel() // 2), k)
+    return _correlate_last(y.transpose(-1, -2), k_col).transpose(-1, -2)
 
-# %% ../nbs/02_degradation.ipynb #54180300
+# %% ../nbs/02_degradation.ipynb #33b4ab7f
+def _crop_support(kernels):
+    "Drop the zero border rings that every kernel of the batch has."
+    k = kernels.shape[-1]
+    nz = (kernels != 0).any(0)
+    rows = nz.any(1).nonzero(); cols = nz.any(0).nonzero()
+    if len(rows) == 0: return kernels
+    m = int(min(rows.min(), cols.min(), k - 1 - rows.max(), k - 1 - cols.max()))
+    return kernels[..., m:k - m, m:k - m] if m > 0 else kernels
+
+def _rank1(kernels, tol=1e-6):
+    "Which kernels are outer products (to `tol` of their peak), with their column and row taps."
+    K = kernels.detach().double().cpu(); c = K.shape[-1] // 2
+    col, mid = K[:, :, c], K[:, c, c]
+    row = K[:, c, :] / torch.where(mid == 0, 1., mid)[:, None]
+    err = (col[:, :, None] * row[:, None, :] - K).abs().amax((1, 2))
+    return (mid != 0) & (err <= tol * K.abs().amax((1, 2))), col, row
+
+# %% ../nbs/02_degradation.ipynb #5f062237
+def _filter_group(x, kernels):
+    "One grouped convolution: image i with kernel i (kernels (n, k, k) or (1, k, k)), reflect padding."
+    n, c = x.shape[:2]; kernels = _crop_support(kernels); k = kernels.shape[-1]
+    xp = reflect_pad(x, k // 2)
+    wgt = kernels.to(x)[:, None].expand(n, c, k, k).reshape(n * c, 1, k, k)
+    return F.conv2d(xp.reshape(1, n * c, *xp.shape[-2:]), wgt, groups=n * c).view(x.shape)
+
+def _conv_strips(x, kernel):
+    "Correlate one image (c, H, W) with one (k, k) kernel, its rows cut into overlapping strips stacked as channels."
+    c, H, W = x.shape; K = kernel.shape[-1]; p = K // 2
+    S = max(1, min(8, H // (2 * K)))
+    hs = -(-H // S)
+    xp = F.pad(reflect_pad(x[None], p), (0, 0, 0, S * hs - H))
+    u = xp.unfold(2, hs + 2 * p, hs).permute(0, 2, 1, 4, 3).reshape(1, S * c, hs + 2 * p, W + 2 * p)
+    o = F.conv2d(u, kernel.to(x).view(1, 1, K, K).expand(S * c, 1, K, K), groups=S * c)
+    return o.view(S, c, hs, W).transpose(0, 1).reshape(c, S * hs, W)[:, :H]
+
+# %% ../nbs/02_degradation.ipynb #5d738fbb
+def filter2d(x:torch.Tensor, # (n, c, h, w) images
+             kernels:torch.Tensor, # (k, k), (1, k, k) or (n, k, k); k odd
+             fast:bool=True, # per-image support cropping, separable and strip paths (same result)
+            )->torch.Tensor:
+    "Correlate each image with its own kernel (or one shared kernel), reflect padding, output the input's size."
+    if kernels.ndim == 2: kernels = kernels[None]
+    if kernels.ndim != 3 or kernels.shape[-1] != kernels.shape[-2] or kernels.shape[-1] % 2 == 0:
+        raise ValueError(f'kernels must be (k,k) or (n,k,k) with odd k, got shape {tuple(kernels.shape)}')
+    n = x.shape[0]
+    if kernels.shape[0] not in (1, n): raise ValueError(f'{kernels.shape[0]} kernels for a batch of {n} images: give one kernel or one per image')
+    if not fast:
+        k = kernels.shape[-1]
+        wgt = kernels.to(x)[:, None].expand(n, x.shape[1], k, k).reshape(-1, 1, k, k)
+        return F.conv2d(reflect_pad(x, k // 2).reshape(1, -1, *(s + k - 1 for s in x.shape[-2:])), wgt, groups=wgt.shape[0]).view(x.shape)
+    if x.device.type != 'cpu': return _filter_group(x, kernels)
+    sep, col, row = _rank1(kernels)
+    out = torch.empty_like(x)
+    for i in range(n):
+        j = i if kernels.shape[0] > 1 else 0
+        kern = _crop_support(kernels[j:j + 1])[0]; m = (kernels.shape[-1] - kern.shape[-1]) // 2
+        if sep[j]: out[i] = blur_separable(x[i], row[j][m:len(row[j]) - m], col[j][m:len(col[j]) - m])
+        else: out[i] = _conv_strips(x[i], kern)
+    return out
+
+# %% ../nbs/02_degradation.ipynb #72c44e9f
+def gaussian_kernel1d(size:int, # number of taps, odd
+                      sigma:float=0., # <= 0: OpenCV's default 0.3*((size-1)/2 - 1) + 0.8
+                     )->torch.Tensor: # float64, sums to 1
+    "1-D Gaussian taps as `cv2.getGaussianKernel(size, sigma)` computes them (for sizes above 7)."
+    if sigma <= 0: sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    k = torch.exp(-x**2 / (2 * sigma**2))
+    return k / k.sum()
+
+# %% ../nbs/02_degradation.ipynb #4690a7a4
 def usm_sharp(img:torch.Tensor, # (n, 3, h, w) in [0,1]
               weight:float=0.5, # strength: img + weight * (img - blur)
               radius:int=50, # Gaussian size (made odd: 50 -> 51 taps)
@@ -210,7 +248,7 @@ def usm_sharp(img:torch.Tensor, # (n, 3, h, w) in [0,1]
         return torch.add(x, res, alpha=weight).clamp_(0, 1).sub_(x).mul_(soft).add_(x)
     return torch.cat([one(c) for c in img.split(1)]) if img.device.type == 'cpu' else one(img)
 
-# %% ../nbs/02_degradation.ipynb #8a478ff5
+# %% ../nbs/02_degradation.ipynb #0b3ba871
 def add_gaussian_noise(x:torch.Tensor, # (n, c, h, w)
                        sigma, # per-image noise std in 0-255 units, shape (n,) (or a number)
                        gray, # per-image bool: one noise pattern for all channels
@@ -224,7 +262,7 @@ def add_gaussian_noise(x:torch.Tensor, # (n, c, h, w)
     if gray.any(): noise = torch.where(gray, noise[:, :1], noise)
     return noise.mul_(sigma / 255).add_(x).clamp_(0, 1)
 
-# %% ../nbs/02_degradation.ipynb #58496f06
+# %% ../nbs/02_degradation.ipynb #9f8f02c5
 def _count_levels(img8):
     "Number of distinct 8-bit values in each image of a batch (integer-valued floats 0..255)."
     n = img8.shape[0]
@@ -237,7 +275,7 @@ def _count_levels_unique(img8):
 
 def _to_gray(x): return (x * x.new_tensor([0.2989, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
-# %% ../nbs/02_degradation.ipynb #69cd28da
+# %% ../nbs/02_degradation.ipynb #0b4a8a6a
 def add_poisson_noise(x:torch.Tensor, # (n, 3, h, w)
                       scale, # per-image noise scale, shape (n,) (or a number)
                       gray, # per-image bool: noise from the luma, copied to all channels
@@ -262,7 +300,7 @@ def add_poisson_noise(x:torch.Tensor, # (n, 3, h, w)
         out[idx] = res
     return out
 
-# %% ../nbs/02_degradation.ipynb #0e4ce68a
+# %% ../nbs/02_degradation.ipynb #ff09f9bb
 def _jpeg_bytes(a, q):
     "Encode and decode one HWC uint8 array at quality q."
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format='JPEG', quality=int(q), subsampling=2)
@@ -277,7 +315,7 @@ def jpeg_pil(x:torch.Tensor, # (n, 3, h, w), clamped to [0,1] and rounded to 8 b
     out = np.stack([_jpeg_bytes(a, v) for a, v in zip(to_uint8(x), q)])
     return from_uint8(out).to(x.device, x.dtype)
 
-# %% ../nbs/02_degradation.ipynb #b4529a2c
+# %% ../nbs/02_degradation.ipynb #b26f1068
 _JPEG_LUMA = [[16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55], [14, 13, 16, 24, 40, 57, 69, 56], [14, 17, 22, 29, 51, 87, 80, 62],
               [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92], [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]]
 _JPEG_CHROMA = [[17, 18, 24, 47, 99, 99, 99, 99], [18, 21, 26, 66, 99, 99, 99, 99], [24, 26, 56, 99, 99, 99, 99, 99], [47, 66, 99, 99, 99, 99, 99, 99]] + [[99] * 8] * 4
@@ -296,7 +334,7 @@ def _dct_matrix():
     c[0] /= math.sqrt(2)
     return c
 
-# %% ../nbs/02_degradation.ipynb #926a2608
+# %% ../nbs/02_degradation.ipynb #f9a620ba
 def _rnd(x, ste): return x + (x.round() - x).detach() if ste else x.round()
 
 def _code_plane(plane, qt, ste):
@@ -327,7 +365,7 @@ def jpeg_torch(x:torch.Tensor, # (n, 3, h, w) in [0,1], any device
     rgb = torch.stack([y + 1.402 * cr, y - 0.344136286 * cb - 0.714136286 * cr, y + 1.772 * cb], 1)
     return (_rnd(rgb, differentiable).clamp(0, 255) / 255)[..., :H, :W]
 
-# %% ../nbs/02_degradation.ipynb #4ee4222d
+# %% ../nbs/02_degradation.ipynb #9bf64d35
 RESIZE_MODES = ('area', 'bilinear', 'bicubic')
 JPEG_BACKENDS = ('auto', 'pil', 'torch')
 
@@ -341,7 +379,7 @@ def _resize(x, mode, size=None, scale_factor=None):
         return F.interpolate(x, scale_factor=scale_factor, mode=mode, **kw)
     return F.interpolate(x, size=tuple(size), mode=mode, **kw)
 
-# %% ../nbs/02_degradation.ipynb #9362df5c
+# %% ../nbs/02_degradation.ipynb #6cb4b584
 @dataclasses.dataclass
 class StageConfig:
     "One order of the second-order pipeline: blur -> random resize -> noise -> JPEG."
@@ -377,7 +415,7 @@ class RealESRGANConfig:
     usm_threshold: float = 10.0
     jpeg_backend: str = 'auto' # 'pil' (libjpeg), 'torch' (`jpeg_torch`), or 'auto': Pillow on CPU, torch elsewhere
 
-# %% ../nbs/02_degradation.ipynb #0c8daa84
+# %% ../nbs/02_degradation.ipynb #a531b93d
 def _course_blur():
     return BlurConfig(kernel_list=['iso', 'aniso'], kernel_prob=[0.5, 0.5], kernel_sizes=[41], sigma_range=(0.2, 5.0), sinc_prob=0.0)
 
@@ -400,7 +438,7 @@ class BicubicConfig:
     antialias: bool = True
     quantize: bool = True
 
-# %% ../nbs/02_degradation.ipynb #01f4ef0d
+# %% ../nbs/02_degradation.ipynb #c9ac16c7
 def ai6126_config()->RealESRGANConfig:
     "Real-ESRGAN's pipeline with the values of the AI6126 students' reports."
     c = RealESRGANConfig()
@@ -410,7 +448,7 @@ def ai6126_config()->RealESRGANConfig:
 
 PRESETS = {'realesrgan': RealESRGANConfig, 'ai6126': ai6126_config, 'course': CourseConfig, 'bicubic': BicubicConfig}
 
-# %% ../nbs/02_degradation.ipynb #df196690
+# %% ../nbs/02_degradation.ipynb #f70886bf
 def _check_probs(p, where, n=None):
     if n is not None and len(p) != n: raise ConfigError(f'{where}: expected {n} probabilities, got {len(p)}: {list(p)}')
     if any(v < 0 for v in p) or abs(sum(p) - 1) > 1e-6: raise ConfigError(f'{where}: probabilities must be >= 0 and sum to 1, got {list(p)} (sum {sum(p):.6g})')
@@ -427,7 +465,7 @@ def _check_modes(m, where, allowed=RESIZE_MODES):
 def _check_sizes(s, where):
     if not s or any(v < 1 or v % 2 == 0 for v in s): raise ConfigError(f'{where}: kernel sizes must be odd and positive, got {s}')
 
-# %% ../nbs/02_degradation.ipynb #50f0cf81
+# %% ../nbs/02_degradation.ipynb #0c05c274
 def _check_blur(b, where):
     bad = [k for k in b.kernel_list if k not in KERNEL_KINDS[:6]]
     if bad or not b.kernel_list: raise ConfigError(f'{where}.kernel_list: unknown kind(s) {bad}; use {KERNEL_KINDS[:6]} (sinc comes from sinc_prob)')
@@ -446,7 +484,7 @@ def _check_stage(s, where):
     _check_range(s.noise_range, f'{where}.noise_range', 0); _check_range(s.poisson_scale_range, f'{where}.poisson_scale_range', 0)
     _check_range(s.jpeg_range, f'{where}.jpeg_range', 1, 100)
 
-# %% ../nbs/02_degradation.ipynb #17edc5ef
+# %% ../nbs/02_degradation.ipynb #a5ed7f1f
 def validate_config(cfg):
     "Raise `ConfigError` (a `ValueError`) naming the field if a degradation config is inconsistent."
     if isinstance(cfg, RealESRGANConfig):
@@ -473,7 +511,7 @@ def get_preset(preset:str|object, # a name from `PRESETS` or a config instance
         return validate_config(PRESETS[preset]())
     return validate_config(preset)
 
-# %% ../nbs/02_degradation.ipynb #6ef875c3
+# %% ../nbs/02_degradation.ipynb #ef31b7f7
 def _sample_stage(s:StageConfig, n, g):
     "Per-image draws of one stage (blur, resize, noise, JPEG)."
     kern = sample_kernels(n, s.blur, g)
@@ -489,7 +527,7 @@ def _sample_stage(s:StageConfig, n, g):
 
 def _seeds(n, g): return torch.randint(0, 2**62, (n,), generator=g, device=g.device).tolist()
 
-# %% ../nbs/02_degradation.ipynb #1e734c18
+# %% ../nbs/02_degradation.ipynb #d6e3aee2
 def _sample_second_order(cfg:RealESRGANConfig, n, g):
     seeds = _seeds(n, g)
     s1, s2 = _sample_stage(cfg.stage1, n, g), _sample_stage(cfg.stage2, n, g)
@@ -516,7 +554,7 @@ def _sample_course(cfg:CourseConfig, n, g):
                  noise=dict(type='gaussian', sigma=float(sigma[i]), gray=bool(gray[i])), jpeg=int(q[i])), back_mode=cfg.back_modes[int(back[i])])
             for i in range(n)]
 
-# %% ../nbs/02_degradation.ipynb #f85d3081
+# %% ../nbs/02_degradation.ipynb #88edd111
 def sample_params(cfg, # a validated degradation config
                   n:int, # batch size
                   generator:torch.Generator, # source of randomness (any device)
@@ -527,7 +565,7 @@ def sample_params(cfg, # a validated degradation config
     if isinstance(cfg, BicubicConfig): return [{} for _ in range(n)]
     raise ConfigError(f'not a degradation config: {type(cfg).__name__}')
 
-# %% ../nbs/02_degradation.ipynb #aaa4a3cc
+# %% ../nbs/02_degradation.ipynb #69b3245b
 class _Timer:
     "Accumulate wall time per stage into `times` (a dict), or do nothing when `times` is None."
     def __init__(self, times, device): self.times, self.cuda = times, torch.device(device).type == 'cuda'
@@ -566,7 +604,7 @@ def quantize(x:torch.Tensor)->torch.Tensor:
     "Clamp to [0,1] and round to 8-bit levels (as Real-ESRGAN's final step)."
     return (x * 255.0).round().clamp(0, 255) / 255.0
 
-# %% ../nbs/02_degradation.ipynb #7a81f888
+# %% ../nbs/02_degradation.ipynb #b71bf92b
 def _apply_second_order(gt, cfg:RealESRGANConfig, params, scale, times=None):
     n, _, H, W = gt.shape; dev = gt.device; T = _Timer(times, dev)
     with T('usm'): x = usm_sharp(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold) if cfg.usm else gt
@@ -598,7 +636,7 @@ def _apply_second_order(gt, cfg:RealESRGANConfig, params, scale, times=None):
         with T('jpeg2'): x[first] = _jpeg(x[first], [params[i]['final']['jpeg'] for i in first], cfg.jpeg_backend)
     with T('quantize'): return quantize(x)
 
-# %% ../nbs/02_degradation.ipynb #d3ac6fdd
+# %% ../nbs/02_degradation.ipynb #c2bed94e
 def _apply_course(gt, cfg:CourseConfig, params, scale, times=None):
     n, _, H, W = gt.shape; dev = gt.device; T = _Timer(times, dev)
     canvas = max(cfg.blur.kernel_sizes)
@@ -621,7 +659,7 @@ def bicubic_downscale(gt:torch.Tensor, # (n, 3, H, W) in [0,1]
     lq = imresize(gt, 1 / scale, antialias=antialias).clamp(0, 1)
     return quantize(lq) if quantize8 else lq
 
-# %% ../nbs/02_degradation.ipynb #a6c13250
+# %% ../nbs/02_degradation.ipynb #cfcadda1
 def apply_params(gt:torch.Tensor, # (n, 3, H, W) float in [0,1], any device
                  cfg, # the degradation config the parameters were drawn for
                  params:list, # one dict per image, from `sample_params` (possibly edited)
@@ -635,7 +673,7 @@ def apply_params(gt:torch.Tensor, # (n, 3, H, W) float in [0,1], any device
     if isinstance(cfg, BicubicConfig): return bicubic_downscale(gt, scale, cfg.antialias, cfg.quantize)
     raise ConfigError(f'not a degradation config: {type(cfg).__name__}')
 
-# %% ../nbs/02_degradation.ipynb #0264bfe1
+# %% ../nbs/02_degradation.ipynb #5224b87b
 def _min_size(cfg):
     "The smallest GT side a config accepts: its largest kernel at GT resolution."
     if isinstance(cfg, RealESRGANConfig): return max(cfg.stage1.blur.kernel_sizes)
@@ -662,7 +700,7 @@ def degrade(gt:torch.Tensor, # (n, 3, H, W) float in [0,1] on any device; H, W m
     lq = apply_params(gt, cfg, params, scale, times)
     return (lq, params) if return_params else lq
 
-# %% ../nbs/02_degradation.ipynb #14162993
+# %% ../nbs/02_degradation.ipynb #936a37ff
 def _filter_dense(x, k):
     "BasicSR-style filter2D of one image: reflect pad, dense k x k conv per channel."
     kk = k.shape[-1]
@@ -705,7 +743,7 @@ def degrade_reference(gt:torch.Tensor, # (n, 3, H, W) in [0,1]
         out.append(quantize(x))
     return torch.cat(out)
 
-# %% ../nbs/02_degradation.ipynb #1fedd182
+# %% ../nbs/02_degradation.ipynb #5d3dd449
 def _pair_seed(seed, stem):
     "A 62-bit seed derived from the run seed and an image's stem."
     return int.from_bytes(hashlib.sha256(f'{seed}:{stem}'.encode()).digest()[:8], 'little') >> 2
@@ -734,7 +772,7 @@ def make_val_pairs(gt_dir:str|Path, # folder of GT images (sizes divisible by `s
     atomic_write(out/'params.json', lambda tmp: Path(tmp).write_text(text))
     return out/'params.json'
 
-# %% ../nbs/02_degradation.ipynb #483658c0
+# %% ../nbs/02_degradation.ipynb #2fcec17b
 def explore_degradation(gt:torch.Tensor, # one CHW image in [0,1] (sides divisible by `scale`)
                         preset:str|object='realesrgan', # a name from `PRESETS` or a config instance
                         blur_sigma:float|None=None, # fix stage 1's blur to an isotropic Gaussian of this sigma
@@ -766,7 +804,7 @@ def explore_degradation(gt:torch.Tensor, # one CHW image in [0,1] (sides divisib
         fig.tight_layout(); plt.show()
     return lq, params
 
-# %% ../nbs/02_degradation.ipynb #949dcc64
+# %% ../nbs/02_degradation.ipynb #d4e2eec6
 def degradation_explorer(gt:torch.Tensor, # one CHW image in [0,1]
                          scale:int=4,
                         ):
