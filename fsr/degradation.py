@@ -17,10 +17,10 @@ from .core import (ConfigError, atomic_write, from_dict, from_uint8, imresize, l
 # %% auto #0
 __all__ = ['KERNEL_KINDS', 'RESIZE_MODES', 'JPEG_BACKENDS', 'PRESETS', 'check_images', 'make_kernels', 'BlurConfig',
            'sample_kernels', 'reflect_pad', 'blur_separable', 'filter2d', 'gaussian_kernel1d', 'usm_sharp',
-           'add_gaussian_noise', 'add_poisson_noise', 'jpeg_pil', 'jpeg_torch', 'StageConfig', 'RealESRGANConfig',
-           'CourseConfig', 'BicubicConfig', 'ai6126_config', 'validate_config', 'get_preset', 'sample_params',
-           'quantize', 'bicubic_downscale', 'apply_params', 'degrade', 'degrade_reference', 'make_val_pairs',
-           'explore_degradation', 'degradation_explorer']
+           'add_gaussian_noise', 'poisson_levels', 'add_poisson_noise', 'jpeg_pil', 'jpeg_torch', 'StageConfig',
+           'RealESRGANConfig', 'CourseConfig', 'BicubicConfig', 'ai6126_config', 'validate_config', 'get_preset',
+           'sample_params', 'quantize', 'bicubic_downscale', 'apply_params', 'degrade', 'degrade_reference',
+           'make_val_pairs', 'explore_degradation', 'degradation_explorer']
 
 # %% ../nbs/02_degradation.ipynb #a87a672a
 def check_images(x, # the tensor to check
@@ -275,7 +275,41 @@ def _count_levels_unique(img8):
 
 def _to_gray(x): return (x * x.new_tensor([0.2989, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
-# %% ../nbs/02_degradation.ipynb #0b4a8a6a
+# %% ../nbs/02_degradation.ipynb #7a25cac0
+_POISSON_TABLES = {}
+
+def _poisson_tables(v, device):
+    "CDF, guide and offset-CDF tables of Poisson(level * v / 255) for the 256 levels (cached)."
+    key = (float(v), str(device))
+    if key not in _POISSON_TABLES:
+        lam = torch.arange(256, dtype=torch.float64) * (v / 255)
+        J = int(v + 12 * math.sqrt(v) + 40); M = 4 * J
+        n = torch.arange(J, dtype=torch.float64)
+        p = torch.exp(n * torch.log(lam.clamp_min(1e-300))[:, None] - lam[:, None] - torch.lgamma(n + 1))
+        p[0] = 0; p[0, 0] = 1  # level 0: rate 0
+        cdf = p.cumsum(1).clamp(max=1.); cdf[:, -1] = 1.
+        guide = torch.searchsorted(cdf, (torch.arange(M, dtype=torch.float64) / M).expand(256, M).contiguous(), right=True)
+        offset = (cdf + torch.arange(256, dtype=torch.float64)[:, None]).flatten()  # row l lies in [l, l+1]: one sorted array
+        dt = torch.float32 if torch.device(device).type == 'mps' else torch.float64
+        _POISSON_TABLES[key] = (cdf.flatten().to(device, dt), guide.flatten().to(device), offset.to(device, dt), J, M)
+    return _POISSON_TABLES[key]
+
+def poisson_levels(img8:torch.Tensor, # integer-valued levels 0..255 (any shape, float)
+                   v:float, # photon levels: the rate is img8 * v / 255
+                   generator:torch.Generator, # one uniform per element is drawn from it
+                  )->torch.Tensor: # Poisson counts, same shape and dtype
+    "Poisson(img8 * v / 255) by inverse CDF with one uniform per element."
+    cdf, guide, offset, J, M = _poisson_tables(v, img8.device)
+    u = torch.rand(img8.numel(), generator=generator, device=generator.device, dtype=cdf.dtype).to(img8.device)
+    lvl = img8.reshape(-1).long()
+    n = guide[(u * M).long().add_(lvl * M)]
+    more = (cdf[n + lvl * J] <= u).nonzero().flatten()
+    if more.numel():
+        la = lvl[more]
+        n[more] = torch.searchsorted(offset, u[more] + la, right=True) - la * J
+    return n.view(img8.shape).to(img8.dtype)
+
+# %% ../nbs/02_degradation.ipynb #59681c2a
 def add_poisson_noise(x:torch.Tensor, # (n, 3, h, w)
                       scale, # per-image noise scale, shape (n,) (or a number)
                       gray, # per-image bool: noise from the luma, copied to all channels
@@ -292,15 +326,19 @@ def add_poisson_noise(x:torch.Tensor, # (n, 3, h, w)
         if not idx: continue
         xs = x if len(idx) == n else x[idx]
         img8 = (src(xs) * 255).round_().clamp_(0, 255)
-        vals = torch.exp2(torch.ceil(torch.log2(count_levels(img8).cpu().double()))).to(x.device, x.dtype).view(-1, 1, 1, 1)
-        lam = (img8 * (vals / 255)).to(generator.device)
-        noise = torch.poisson(lam, generator=generator).to(x.device).div_(vals).sub_(img8.div_(255))
+        vals = torch.exp2(torch.ceil(torch.log2(count_levels(img8).cpu().double())))
+        counts = torch.empty_like(img8)
+        for v in vals.unique().tolist():
+            sel = (vals == v).nonzero().flatten().tolist()
+            counts[sel] = poisson_levels(img8[sel] if len(sel) < len(vals) else img8, v, generator)
+        vals = vals.to(x.device, x.dtype).view(-1, 1, 1, 1)
+        noise = counts.div_(vals).sub_(img8.div_(255))
         res = (xs + noise.mul_(scale[idx].view(-1, 1, 1, 1))).clamp_(0, 1)
         if len(idx) == n: return res
         out[idx] = res
     return out
 
-# %% ../nbs/02_degradation.ipynb #ff09f9bb
+# %% ../nbs/02_degradation.ipynb #f6da3522
 def _jpeg_bytes(a, q):
     "Encode and decode one HWC uint8 array at quality q."
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format='JPEG', quality=int(q), subsampling=2)
@@ -315,7 +353,7 @@ def jpeg_pil(x:torch.Tensor, # (n, 3, h, w), clamped to [0,1] and rounded to 8 b
     out = np.stack([_jpeg_bytes(a, v) for a, v in zip(to_uint8(x), q)])
     return from_uint8(out).to(x.device, x.dtype)
 
-# %% ../nbs/02_degradation.ipynb #b26f1068
+# %% ../nbs/02_degradation.ipynb #9100a304
 _JPEG_LUMA = [[16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55], [14, 13, 16, 24, 40, 57, 69, 56], [14, 17, 22, 29, 51, 87, 80, 62],
               [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92], [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]]
 _JPEG_CHROMA = [[17, 18, 24, 47, 99, 99, 99, 99], [18, 21, 26, 66, 99, 99, 99, 99], [24, 26, 56, 99, 99, 99, 99, 99], [47, 66, 99, 99, 99, 99, 99, 99]] + [[99] * 8] * 4
@@ -334,7 +372,7 @@ def _dct_matrix():
     c[0] /= math.sqrt(2)
     return c
 
-# %% ../nbs/02_degradation.ipynb #f9a620ba
+# %% ../nbs/02_degradation.ipynb #67e783d6
 def _rnd(x, ste): return x + (x.round() - x).detach() if ste else x.round()
 
 def _code_plane(plane, qt, ste):
@@ -365,7 +403,7 @@ def jpeg_torch(x:torch.Tensor, # (n, 3, h, w) in [0,1], any device
     rgb = torch.stack([y + 1.402 * cr, y - 0.344136286 * cb - 0.714136286 * cr, y + 1.772 * cb], 1)
     return (_rnd(rgb, differentiable).clamp(0, 255) / 255)[..., :H, :W]
 
-# %% ../nbs/02_degradation.ipynb #9bf64d35
+# %% ../nbs/02_degradation.ipynb #2edea4a9
 RESIZE_MODES = ('area', 'bilinear', 'bicubic')
 JPEG_BACKENDS = ('auto', 'pil', 'torch')
 
@@ -379,7 +417,7 @@ def _resize(x, mode, size=None, scale_factor=None):
         return F.interpolate(x, scale_factor=scale_factor, mode=mode, **kw)
     return F.interpolate(x, size=tuple(size), mode=mode, **kw)
 
-# %% ../nbs/02_degradation.ipynb #6cb4b584
+# %% ../nbs/02_degradation.ipynb #d791aef6
 @dataclasses.dataclass
 class StageConfig:
     "One order of the second-order pipeline: blur -> random resize -> noise -> JPEG."
@@ -415,7 +453,7 @@ class RealESRGANConfig:
     usm_threshold: float = 10.0
     jpeg_backend: str = 'auto' # 'pil' (libjpeg), 'torch' (`jpeg_torch`), or 'auto': Pillow on CPU, torch elsewhere
 
-# %% ../nbs/02_degradation.ipynb #a531b93d
+# %% ../nbs/02_degradation.ipynb #c52e3315
 def _course_blur():
     return BlurConfig(kernel_list=['iso', 'aniso'], kernel_prob=[0.5, 0.5], kernel_sizes=[41], sigma_range=(0.2, 5.0), sinc_prob=0.0)
 
@@ -438,7 +476,7 @@ class BicubicConfig:
     antialias: bool = True
     quantize: bool = True
 
-# %% ../nbs/02_degradation.ipynb #c9ac16c7
+# %% ../nbs/02_degradation.ipynb #eba866c4
 def ai6126_config()->RealESRGANConfig:
     "Real-ESRGAN's pipeline with the values of the AI6126 students' reports."
     c = RealESRGANConfig()
@@ -448,7 +486,7 @@ def ai6126_config()->RealESRGANConfig:
 
 PRESETS = {'realesrgan': RealESRGANConfig, 'ai6126': ai6126_config, 'course': CourseConfig, 'bicubic': BicubicConfig}
 
-# %% ../nbs/02_degradation.ipynb #f70886bf
+# %% ../nbs/02_degradation.ipynb #b17a2a2c
 def _check_probs(p, where, n=None):
     if n is not None and len(p) != n: raise ConfigError(f'{where}: expected {n} probabilities, got {len(p)}: {list(p)}')
     if any(v < 0 for v in p) or abs(sum(p) - 1) > 1e-6: raise ConfigError(f'{where}: probabilities must be >= 0 and sum to 1, got {list(p)} (sum {sum(p):.6g})')
@@ -465,7 +503,7 @@ def _check_modes(m, where, allowed=RESIZE_MODES):
 def _check_sizes(s, where):
     if not s or any(v < 1 or v % 2 == 0 for v in s): raise ConfigError(f'{where}: kernel sizes must be odd and positive, got {s}')
 
-# %% ../nbs/02_degradation.ipynb #0c05c274
+# %% ../nbs/02_degradation.ipynb #21109b7f
 def _check_blur(b, where):
     bad = [k for k in b.kernel_list if k not in KERNEL_KINDS[:6]]
     if bad or not b.kernel_list: raise ConfigError(f'{where}.kernel_list: unknown kind(s) {bad}; use {KERNEL_KINDS[:6]} (sinc comes from sinc_prob)')
@@ -484,7 +522,7 @@ def _check_stage(s, where):
     _check_range(s.noise_range, f'{where}.noise_range', 0); _check_range(s.poisson_scale_range, f'{where}.poisson_scale_range', 0)
     _check_range(s.jpeg_range, f'{where}.jpeg_range', 1, 100)
 
-# %% ../nbs/02_degradation.ipynb #a5ed7f1f
+# %% ../nbs/02_degradation.ipynb #58d1f1c5
 def validate_config(cfg):
     "Raise `ConfigError` (a `ValueError`) naming the field if a degradation config is inconsistent."
     if isinstance(cfg, RealESRGANConfig):
@@ -511,7 +549,7 @@ def get_preset(preset:str|object, # a name from `PRESETS` or a config instance
         return validate_config(PRESETS[preset]())
     return validate_config(preset)
 
-# %% ../nbs/02_degradation.ipynb #ef31b7f7
+# %% ../nbs/02_degradation.ipynb #248a6d0b
 def _sample_stage(s:StageConfig, n, g):
     "Per-image draws of one stage (blur, resize, noise, JPEG)."
     kern = sample_kernels(n, s.blur, g)
@@ -527,7 +565,7 @@ def _sample_stage(s:StageConfig, n, g):
 
 def _seeds(n, g): return torch.randint(0, 2**62, (n,), generator=g, device=g.device).tolist()
 
-# %% ../nbs/02_degradation.ipynb #d6e3aee2
+# %% ../nbs/02_degradation.ipynb #8f0bcbb6
 def _sample_second_order(cfg:RealESRGANConfig, n, g):
     seeds = _seeds(n, g)
     s1, s2 = _sample_stage(cfg.stage1, n, g), _sample_stage(cfg.stage2, n, g)
@@ -554,7 +592,7 @@ def _sample_course(cfg:CourseConfig, n, g):
                  noise=dict(type='gaussian', sigma=float(sigma[i]), gray=bool(gray[i])), jpeg=int(q[i])), back_mode=cfg.back_modes[int(back[i])])
             for i in range(n)]
 
-# %% ../nbs/02_degradation.ipynb #88edd111
+# %% ../nbs/02_degradation.ipynb #d1824d53
 def sample_params(cfg, # a validated degradation config
                   n:int, # batch size
                   generator:torch.Generator, # source of randomness (any device)
@@ -565,7 +603,7 @@ def sample_params(cfg, # a validated degradation config
     if isinstance(cfg, BicubicConfig): return [{} for _ in range(n)]
     raise ConfigError(f'not a degradation config: {type(cfg).__name__}')
 
-# %% ../nbs/02_degradation.ipynb #69b3245b
+# %% ../nbs/02_degradation.ipynb #57f36896
 class _Timer:
     "Accumulate wall time per stage into `times` (a dict), or do nothing when `times` is None."
     def __init__(self, times, device): self.times, self.cuda = times, torch.device(device).type == 'cuda'
@@ -604,7 +642,7 @@ def quantize(x:torch.Tensor)->torch.Tensor:
     "Clamp to [0,1] and round to 8-bit levels (as Real-ESRGAN's final step)."
     return (x * 255.0).round().clamp(0, 255) / 255.0
 
-# %% ../nbs/02_degradation.ipynb #b71bf92b
+# %% ../nbs/02_degradation.ipynb #8f8a923d
 def _apply_second_order(gt, cfg:RealESRGANConfig, params, scale, times=None):
     n, _, H, W = gt.shape; dev = gt.device; T = _Timer(times, dev)
     with T('usm'): x = usm_sharp(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold) if cfg.usm else gt
@@ -636,7 +674,7 @@ def _apply_second_order(gt, cfg:RealESRGANConfig, params, scale, times=None):
         with T('jpeg2'): x[first] = _jpeg(x[first], [params[i]['final']['jpeg'] for i in first], cfg.jpeg_backend)
     with T('quantize'): return quantize(x)
 
-# %% ../nbs/02_degradation.ipynb #c2bed94e
+# %% ../nbs/02_degradation.ipynb #b74dcd01
 def _apply_course(gt, cfg:CourseConfig, params, scale, times=None):
     n, _, H, W = gt.shape; dev = gt.device; T = _Timer(times, dev)
     canvas = max(cfg.blur.kernel_sizes)
@@ -659,7 +697,7 @@ def bicubic_downscale(gt:torch.Tensor, # (n, 3, H, W) in [0,1]
     lq = imresize(gt, 1 / scale, antialias=antialias).clamp(0, 1)
     return quantize(lq) if quantize8 else lq
 
-# %% ../nbs/02_degradation.ipynb #cfcadda1
+# %% ../nbs/02_degradation.ipynb #3ee78ae3
 def apply_params(gt:torch.Tensor, # (n, 3, H, W) float in [0,1], any device
                  cfg, # the degradation config the parameters were drawn for
                  params:list, # one dict per image, from `sample_params` (possibly edited)
@@ -673,7 +711,7 @@ def apply_params(gt:torch.Tensor, # (n, 3, H, W) float in [0,1], any device
     if isinstance(cfg, BicubicConfig): return bicubic_downscale(gt, scale, cfg.antialias, cfg.quantize)
     raise ConfigError(f'not a degradation config: {type(cfg).__name__}')
 
-# %% ../nbs/02_degradation.ipynb #5224b87b
+# %% ../nbs/02_degradation.ipynb #c9f04f2f
 def _min_size(cfg):
     "The smallest GT side a config accepts: its largest kernel at GT resolution."
     if isinstance(cfg, RealESRGANConfig): return max(cfg.stage1.blur.kernel_sizes)
@@ -700,7 +738,7 @@ def degrade(gt:torch.Tensor, # (n, 3, H, W) float in [0,1] on any device; H, W m
     lq = apply_params(gt, cfg, params, scale, times)
     return (lq, params) if return_params else lq
 
-# %% ../nbs/02_degradation.ipynb #936a37ff
+# %% ../nbs/02_degradation.ipynb #4e0706ef
 def _filter_dense(x, k):
     "BasicSR-style filter2D of one image: reflect pad, dense k x k conv per channel."
     kk = k.shape[-1]
@@ -743,7 +781,7 @@ def degrade_reference(gt:torch.Tensor, # (n, 3, H, W) in [0,1]
         out.append(quantize(x))
     return torch.cat(out)
 
-# %% ../nbs/02_degradation.ipynb #5d3dd449
+# %% ../nbs/02_degradation.ipynb #7861411d
 def _pair_seed(seed, stem):
     "A 62-bit seed derived from the run seed and an image's stem."
     return int.from_bytes(hashlib.sha256(f'{seed}:{stem}'.encode()).digest()[:8], 'little') >> 2
@@ -772,7 +810,7 @@ def make_val_pairs(gt_dir:str|Path, # folder of GT images (sizes divisible by `s
     atomic_write(out/'params.json', lambda tmp: Path(tmp).write_text(text))
     return out/'params.json'
 
-# %% ../nbs/02_degradation.ipynb #2fcec17b
+# %% ../nbs/02_degradation.ipynb #340f568b
 def explore_degradation(gt:torch.Tensor, # one CHW image in [0,1] (sides divisible by `scale`)
                         preset:str|object='realesrgan', # a name from `PRESETS` or a config instance
                         blur_sigma:float|None=None, # fix stage 1's blur to an isotropic Gaussian of this sigma
@@ -804,7 +842,7 @@ def explore_degradation(gt:torch.Tensor, # one CHW image in [0,1] (sides divisib
         fig.tight_layout(); plt.show()
     return lq, params
 
-# %% ../nbs/02_degradation.ipynb #d4e2eec6
+# %% ../nbs/02_degradation.ipynb #80aa6446
 def degradation_explorer(gt:torch.Tensor, # one CHW image in [0,1]
                          scale:int=4,
                         ):
