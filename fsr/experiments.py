@@ -12,9 +12,9 @@ from .core import atomic_write, count_params
 from .data import data_root, dataset_dir, find_images, PairedFolder
 
 # %% auto #0
-__all__ = ['git_commit', 'device_name', 'save_fp16_weights', 'run_experiment', 'load_study']
+__all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'run_experiment', 'load_study']
 
-# %% ../nbs/14_experiments.ipynb #cd0fc322
+# %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
     "The current git commit (with '+dirty' if the tree has changes), or 'unknown'."
     try:
@@ -23,16 +23,19 @@ def git_commit(cwd:str|Path|None=None)->str:
         return sha + ('+dirty' if dirty else '')
     except (OSError, subprocess.CalledProcessError): return 'unknown'
 
+def cpu_name()->str:
+    "The CPU's model name (from /proc/cpuinfo on Linux)."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine() or 'unknown CPU'
+
 def device_name(device:str|torch.device='cpu')->str:
     "A readable name of the compute device: the GPU model, or the CPU model and thread count."
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): model = line.split(':', 1)[1].strip(); break
-    except OSError: pass
-    return f'{model} ({torch.get_num_threads()} threads)'
+    return f'{cpu_name()} ({torch.get_num_threads()} threads)'
 
 # %% ../nbs/14_experiments.ipynb #5a921ee6
 def save_fp16_weights(weights:dict, path:str|Path)->Path:

@@ -114,7 +114,8 @@ load0 = os.getloadavg()[0]
 dfs = [run_phase('glibc default')]
 if tune_malloc(): dfs.append(run_phase('mallopt: no mmap, no trim'))
 df = pd.concat(dfs, ignore_index=True)
-cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
+from fsr.experiments import cpu_name
+cpu = cpu_name()
 df = df.assign(device=f'cpu ({cpu}, {args.threads} threads)', threads=args.threads, torch=torch.__version__,
                date=datetime.datetime.now().isoformat(timespec='minutes'), rounds=args.rounds,
                loadavg_start=load0, loadavg_end=os.getloadavg()[0])

@@ -20,12 +20,7 @@ from fsr.degradation import apply_params, degrade_reference, get_preset, sample_
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent/'results'/'benchmarks'/'degradation.csv'
 
-def cpu_name():
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or 'unknown CPU'
+from fsr.experiments import cpu_name
 
 def faces(n, size):
     "The first n faces of the data set (or the embedded sample, repeated), resized to size x size."

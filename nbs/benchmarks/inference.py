@@ -27,12 +27,7 @@ VARIANTS = {  # name: (kind, tile, overlap); 'plain' = model(x) on the whole ima
 }
 BASE = 'plain model(x)'
 
-def cpu_name():
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or 'unknown CPU'
+from fsr.experiments import cpu_name
 
 def realesrgan_tile_process(model, img, scale, tile, pad):
     "Real-ESRGAN's `RealESRGANer.tile_process` loop (v0.3.0), CPU, float32: padded tiles, cropped into a preallocated output."

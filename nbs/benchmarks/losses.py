@@ -26,12 +26,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent/'results'/'benchmarks'/'losses.csv'
 
-def cpu_name():
-    try:
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or 'unknown CPU'
+from fsr.experiments import cpu_name
 
 def gt_batch(n=16, size=128, seed=0):
     "n native-resolution size x size crops of the face set (random positions inside the central half of each face)."

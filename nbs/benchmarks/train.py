@@ -12,7 +12,10 @@ p = argparse.ArgumentParser(); p.add_argument('--iters', type=int, default=6); p
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 warnings.simplefilter('ignore')
+from fsr.core import keep_freed_memory
+from fsr.experiments import device_name
 from fsr.train import Trainer, load_train_config, SeededBatches
+tuned = keep_freed_memory()  # as fsr-train does on CPU
 from fsr.archs import build_arch
 from fsr.degradation import degrade
 
@@ -53,9 +56,10 @@ for it in range(args.iters + 1):
 df = pd.DataFrame(rows).groupby('impl', sort=False).median().reset_index()
 df['step'] = df.fwd_bwd + df.optim_ema
 df['total'] = df[['data', 'degradation', 'fwd_bwd', 'optim_ema']].sum(axis=1, min_count=4)
+df['total_data_in_workers'] = df.total - df.data  # with data.num_workers > 0 the loading overlaps the step
 base = df.loc[df.impl != 'fsr', 'step'].iloc[0]
 df['step_speedup_vs_baseline'] = base / df.step
-df = df.assign(device=f'cpu ({platform.processor() or platform.machine()}, {args.threads} threads)', batch=16, gt_size=128,
+df = df.assign(device=f'cpu: {device_name("cpu")}', mallopt=tuned, load_avg=os.getloadavg()[0], batch=16, gt_size=128,
                preset='realesrgan', iters_measured=args.iters, torch=torch.__version__, date=datetime.date.today().isoformat())
 out = Path(__file__).resolve().parents[1]/'results'/'benchmarks'/'train.csv'
 out.parent.mkdir(parents=True, exist_ok=True); df.round(4).to_csv(out, index=False)
