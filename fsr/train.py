@@ -16,12 +16,12 @@ from .data import AugmentConfig, FaceFolder, PairedFolder, dataset_dir
 from .metrics import psnr_pt, ssim_pt
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig', 'TrainConfig', 'config_path',
-           'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer', 'cosine_restart_factor',
-           'build_scheduler', 'EMA', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed',
-           'build_pixel_loss', 'save_checkpoint', 'load_checkpoint', 'load_generator_weights', 'Trainer', 'make_lq',
-           'train_step', 'validate', 'append_csv', 'truncate_csv', 'state_dict', 'load', 'weights', 'save',
-           'tensorboard_writer', 'fit', 'train']
+__all__ = ['DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig', 'TrainConfig', 'config_path', 'check_train_config',
+           'load_train_config', 'AdaBelief', 'build_optimizer', 'cosine_restart_factor', 'build_scheduler', 'EMA',
+           'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed', 'build_pixel_loss',
+           'save_checkpoint', 'load_checkpoint', 'load_generator_weights', 'Trainer', 'make_lq', 'train_step',
+           'validate', 'append_csv', 'truncate_csv', 'state_dict', 'load', 'weights', 'save', 'tensorboard_writer',
+           'fit', 'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
@@ -100,9 +100,7 @@ class TrainConfig:
     out_dir: str = 'runs' # runs go to <out_dir>/<name>
     profiles: dict = dataclasses.field(default_factory=dict) # name -> {dotted.key: value}
 
-# %% ../nbs/10_train.ipynb #1f09af93
-CONFIG_DIR = Path(__file__).parent/'configs' if '__file__' in globals() else None
-
+# %% ../nbs/10_train.ipynb #8d09c052
 def config_path(name_or_path:str|Path)->Path:
     "A config file from a path or a name in fsr/configs."
     p = Path(name_or_path)
@@ -617,14 +615,13 @@ def fit(self:Trainer)->dict:
     return summary
 Trainer.fit = fit
 
-# %% ../nbs/10_train.ipynb #fce7b3bf
+# %% ../nbs/10_train.ipynb #d00a13d9
 def train(config:str|Path|dict|TrainConfig, # a config name, YAML path, dict or TrainConfig
           profile:str|None=None, # smoke | cpu | full
           overrides:list|None=None, # 'key=value' strings
           resume:bool=False, device:str|None=None, progress:bool=True, run_dir:str|Path|None=None)->Trainer:
     "Build a `Trainer` from a config and run it; returns the trainer (weights, logs and summary are in its run_dir)."
-    cfg = config if isinstance(config, TrainConfig) else load_train_config(config, profile, overrides)
-    if isinstance(config, TrainConfig) and (profile or overrides): cfg = load_train_config(to_dict(config), profile, overrides)
+    cfg = load_train_config(to_dict(config) if isinstance(config, TrainConfig) else config, profile, overrides)
     tr = Trainer(cfg, resume=resume, device=device, progress=progress, run_dir=run_dir)
     tr.fit()
     return tr
