@@ -15,7 +15,7 @@ from .rrdbnet import RRDBNet
 from .discriminators import SRGANDiscriminator, VGGStyleDiscriminator, UNetDiscriminatorSN
 
 # %% auto #0
-__all__ = ['ARCHS', 'build_arch', 'count_macs', 'count_flops', 'shape_table', 'check_budget', 'smoke_test',
+__all__ = ['ARCHS', 'build_arch', 'count_macs', 'count_flops', 'shape_table', 'check_budget', 'smoke_test', 'unwrap_state_dict',
            'load_basicsr_checkpoint']
 
 # %% ../../nbs/07a_archs.ipynb #6784ccab
@@ -137,6 +137,19 @@ def smoke_test(model:nn.Module, x:torch.Tensor, # a small NCHW input batch
     return tuple(res[0][0][0].shape)
 
 # %% ../../nbs/07a_archs.ipynb #647dbfe1
+def unwrap_state_dict(ckpt:dict, # a loaded checkpoint
+                      param_key:str='params_ema', # preferred entry; falls back to 'params', 'params_ema', 'state_dict', then the dict itself
+                      name:str='checkpoint', # for error messages
+                     )->dict:
+    "The flat state dict inside a BasicSR-style checkpoint dict, without DataParallel's `module.` prefix."
+    if not isinstance(ckpt, dict): raise ValueError(f'{name} holds a {type(ckpt).__name__}, not a state dict')
+    for k in (param_key, 'params', 'params_ema', 'state_dict'):
+        if isinstance(ckpt.get(k), dict): ckpt = ckpt[k]; break
+    sd = {(k[7:] if k.startswith('module.') else k): v for k, v in ckpt.items()}
+    bad = [k for k, v in sd.items() if not torch.is_tensor(v)]
+    if bad: raise ValueError(f'{name}: entries {bad[:5]} are not tensors; is this a training-state file rather than weights?')
+    return sd
+
 def load_basicsr_checkpoint(path:str|Path, # a .pth file from BasicSR, Real-ESRGAN or torch.save(state_dict)
                             model:nn.Module|None=None, # if given, the weights are loaded into it
                             param_key:str='params_ema', # preferred entry; falls back to 'params', then the file itself
@@ -147,12 +160,7 @@ def load_basicsr_checkpoint(path:str|Path, # a .pth file from BasicSR, Real-ESRG
     except pickle.UnpicklingError as e:
         raise ValueError(f'refusing to load {path}: it holds pickled objects other than tensors and plain containers, '
                          f'which could run code when loaded. Details: {str(e).splitlines()[0]}') from e
-    if not isinstance(ckpt, dict): raise ValueError(f'{path} holds a {type(ckpt).__name__}, not a state dict')
-    for k in (param_key, 'params', 'params_ema', 'state_dict'):
-        if isinstance(ckpt.get(k), dict): ckpt = ckpt[k]; break
-    sd = {(k[7:] if k.startswith('module.') else k): v for k, v in ckpt.items()}
-    bad = [k for k, v in sd.items() if not torch.is_tensor(v)]
-    if bad: raise ValueError(f'{path}: entries {bad[:5]} are not tensors; is this a training-state file rather than weights?')
+    sd = unwrap_state_dict(ckpt, param_key, name=str(path))
     if model is None: return sd
     model.load_state_dict(sd, strict=strict)
     return model
