@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .pretrained import vgg_features, squeezenet_features, lpips_model, VGG_CFGS
+from .degradation import gaussian_kernel1d
 
 # %% auto #0
 __all__ = ['REDUCTIONS', 'SQUEEZE_LAYERS', 'FEATURE_NETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PERCEPTUAL_PRESETS', 'GAN_TYPES',
@@ -447,8 +448,8 @@ def ssl_memory_bound(n_masked:int, n:int, channels:int, h:int, w:int, chunk:int=
 
 # %% ../nbs/08_losses.ipynb #eba70ac3
 def _gauss_window(size=11, sigma=1.5, dtype=torch.float32, device=None):
-    ax = torch.arange(size, dtype=torch.float64) - size // 2
-    k = torch.exp(-ax ** 2 / (2 * sigma ** 2)); k = k / k.sum()
+    "The 2-D Gaussian SSIM window (outer product of `gaussian_kernel1d`)."
+    k = gaussian_kernel1d(size, sigma)
     return (k[:, None] * k[None, :]).to(dtype=dtype, device=device)
 
 def ssim_value(x:torch.Tensor, y:torch.Tensor)->torch.Tensor:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from scipy.ndimage import correlate, correlate1d
 from scipy.special import gamma as _gamma
 from .core import to_uint8, imresize
+from .degradation import gaussian_kernel1d
 from .data import weights_dir
 
 # %% auto #0
@@ -64,10 +65,8 @@ def psnr(img:torch.Tensor|np.ndarray, # CHW float in [0,1] or uint8 HWC (RGB)
 
 # %% ../nbs/03_metrics.ipynb #d6453347
 def _gaussian_1d(size=11, sigma=1.5):
-    "Normalised 1-D Gaussian, as OpenCV's `getGaussianKernel`."
-    x = np.arange(size) - (size - 1) / 2
-    k = np.exp(-x ** 2 / (2 * sigma ** 2))
-    return k / k.sum()
+    "Normalised 1-D Gaussian as a float64 array, as OpenCV's `getGaussianKernel`."
+    return gaussian_kernel1d(size, sigma).numpy()
 
 def _ssim_channel(a, b):
     "SSIM of two float64 2-D arrays on the 0-255 scale (valid region)."
