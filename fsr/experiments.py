@@ -63,6 +63,7 @@ def run_experiment(label:str, # row name, also the results sub-folder
                    runs_dir:str|Path|None=None, # where training runs live (default: <results_dir>/runs, git-ignored)
                    device:str|None=None, progress:bool=False,
                    force:bool=False, # redo even if run.json says this exact run is done
+                   threads:int|None=None, # CPU threads for this process (not part of the recipe: a finished row is still reused)
                   )->dict:
     "Train (resumably) and evaluate one configuration; write run.json, curves.csv, metrics.csv, weights_fp16.pth."
     from fsr.train import train, load_train_config, load_generator_weights
@@ -73,8 +74,8 @@ def run_experiment(label:str, # row name, also the results sub-folder
         done = json.loads((out/'run.json').read_text())
         if (done['config'], done['profile'], done['overrides']) == (config, profile, list(overrides or [])): return done
     runs_dir = Path(runs_dir) if runs_dir else results_dir/'runs'
-    overrides = list(overrides or []) + [f'name={label}', f'out_dir={runs_dir}']
-    cfg = load_train_config(config, profile, overrides)
+    overrides = list(overrides or [])
+    cfg = load_train_config(config, profile, overrides + [f'name={label}', f'out_dir={runs_dir}'] + ([f'threads={threads}'] if threads else []))
     t0 = time.time()
     tr = train(cfg, resume=True, device=device, progress=progress)
     summary = json.loads((tr.run_dir/'summary.json').read_text())
@@ -91,7 +92,7 @@ def run_experiment(label:str, # row name, also the results sub-folder
         try: return str(Path(p).resolve().relative_to(data_root().resolve().parent))
         except ValueError: return str(p)
     mean = metrics.iloc[-1]
-    run = dict(label=label, config=config, profile=profile, overrides=overrides[:-2], arch=cfg.arch, params=count_params(model),
+    run = dict(label=label, config=config, profile=profile, overrides=overrides, threads=cfg.threads, arch=cfg.arch, params=count_params(model),
                device=device_name(tr.device), iterations=summary['iters'], batch=cfg.data.batch_size, gt_size=cfg.data.gt_size,
                degradation=cfg.data.degradation, augment=cfg.data.augment.__dict__ if hasattr(cfg.data.augment, '__dict__') else cfg.data.augment,
                train_wall_s=summary['wall_s'], sec_per_iter=summary['sec_per_iter'], eval_wall_s=round(eval_s, 1),

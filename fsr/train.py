@@ -20,9 +20,9 @@ from .archs import unwrap_state_dict
 __all__ = ['DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig', 'TrainConfig', 'config_path', 'check_train_config',
            'load_train_config', 'AdaBelief', 'build_optimizer', 'cosine_restart_factor', 'build_scheduler', 'EMA',
            'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed', 'build_pixel_loss',
-           'save_checkpoint', 'load_checkpoint', 'load_generator_weights', 'Trainer', 'make_lq', 'train_step',
-           'validate', 'append_csv', 'truncate_csv', 'state_dict', 'load', 'weights', 'save', 'tensorboard_writer',
-           'fit', 'train']
+           'save_checkpoint', 'load_checkpoint', 'load_generator_weights', 'Trainer', 'cpu_has_bf16', 'make_lq',
+           'train_step', 'validate', 'append_csv', 'truncate_csv', 'state_dict', 'load', 'weights', 'save',
+           'tensorboard_writer', 'fit', 'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
@@ -93,7 +93,7 @@ class TrainConfig:
     ema_decay: float = 0.999 # 0 turns EMA off
     val_niqe: bool = False
     seed: int = 0
-    amp: str = 'none' # none | bf16 | fp16 (CUDA only)
+    amp: str = 'none' # none | bf16 (CUDA, or a CPU with native bf16: see cpu_has_bf16) | fp16 (CUDA only)
     channels_last: bool = True
     compile: bool = False
     threads: int|None = None # CPU threads (None: torch's default)
@@ -320,6 +320,13 @@ class Trainer:
         self.it, self.best, self.bad_steps, self.last_val = 0, {'psnr': -math.inf, 'iter': 0}, 0, {}
         if resume and (self.run_dir/'ckpt'/'last.pth').exists(): self.load(self.run_dir/'ckpt'/'last.pth')
 
+# %% ../nbs/10_train.ipynb #b7e1c0a1
+def cpu_has_bf16(dtype=torch.bfloat16)->bool:
+    "Whether CPU autocast to `dtype` runs on fast native kernels here (bf16 with AVX512-BF16 or AMX; never fp16)."
+    if dtype != torch.bfloat16: return False
+    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return False
+
 # %% ../nbs/10_train.ipynb #f9d44d22
 from .archs import build_arch
 
@@ -339,7 +346,8 @@ def _build_models(self:Trainer):
         self.net_g = nn.parallel.DistributedDataParallel(self.net_g, device_ids=ids)
         if self.net_d is not None: self.net_d = nn.parallel.DistributedDataParallel(self.net_d, device_ids=ids)
     if cfg.compile and self.device.type == 'cuda': self.net_g = torch.compile(self.net_g)
-    amp = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(cfg.amp) if self.device.type == 'cuda' else None
+    amp = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(cfg.amp)
+    if self.device.type == 'cpu' and amp is not None and not cpu_has_bf16(amp): amp = None
     self.autocast_dtype = amp
     self.scaler = torch.amp.GradScaler('cuda') if amp == torch.float16 else None
 Trainer._build_models = _build_models
@@ -372,7 +380,7 @@ Trainer.make_lq = make_lq
 
 # %% ../nbs/10_train.ipynb #47e1ff90
 def _autocast(self:Trainer):
-    return torch.autocast('cuda', dtype=self.autocast_dtype) if self.autocast_dtype else torch.autocast('cpu', enabled=False)
+    return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
 Trainer._autocast = _autocast
 
 def _all_finite(self:Trainer, loss:torch.Tensor)->bool:
@@ -473,7 +481,7 @@ def validate(self:Trainer)->dict:
     for i in range(len(self.val_ds)):
         item = self.val_ds[i]
         lq, gt = item['lq'][None].to(self.device, memory_format=self.mf), item['gt'][None].to(self.device)
-        with self._autocast(): sr = net(lq).float().clamp(0, 1)
+        sr = net(lq).float().clamp(0, 1) # full precision: metrics must not depend on amp
         r = {'psnr': psnr_pt(sr, gt).item(), 'ssim': ssim_pt(sr, gt).item()}
         if self.cfg.val_niqe:
             from fsr.metrics import niqe
