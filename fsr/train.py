@@ -17,12 +17,12 @@ from .metrics import psnr_pt, ssim_pt
 from .archs import unwrap_state_dict
 
 # %% auto #0
-__all__ = ['DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig', 'TrainConfig', 'config_path', 'check_train_config',
-           'load_train_config', 'AdaBelief', 'build_optimizer', 'cosine_restart_factor', 'build_scheduler', 'EMA',
-           'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed', 'build_pixel_loss',
-           'save_checkpoint', 'load_checkpoint', 'load_generator_weights', 'Trainer', 'cpu_has_bf16', 'make_lq',
-           'train_step', 'validate', 'append_csv', 'truncate_csv', 'state_dict', 'load', 'weights', 'save',
-           'tensorboard_writer', 'fit', 'train']
+__all__ = ['RESUME_FREE_KEYS', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig', 'TrainConfig', 'config_path',
+           'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer', 'cosine_restart_factor',
+           'build_scheduler', 'EMA', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed',
+           'build_pixel_loss', 'save_checkpoint', 'load_checkpoint', 'load_generator_weights', 'Trainer',
+           'cpu_has_bf16', 'make_lq', 'train_step', 'validate', 'append_csv', 'truncate_csv', 'resume_mismatch',
+           'state_dict', 'load', 'weights', 'save', 'tensorboard_writer', 'fit', 'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
@@ -511,6 +511,23 @@ def truncate_csv(path:Path, max_iter:int):
             w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(keep)
     atomic_write(path, write)
 
+# %% ../nbs/10_train.ipynb #c3a9e5d1
+RESUME_FREE_KEYS = {'name', 'out_dir', 'threads', 'iters', 'val_every', 'ckpt_every', 'log_every', 'val_niqe', 'profiles',
+                    'compile', 'data.num_workers', 'data.val', 'data.val_limit'}
+
+def resume_mismatch(saved:dict, # the config stored in a checkpoint
+                    cfg:dict, # the config asked for now
+                   )->list[str]:
+    "The settings (dotted keys, old -> new) that differ between a checkpoint's config and the one asked for now."
+    def flat(d, pre=''):
+        out = {}
+        for k, v in (d or {}).items():
+            if isinstance(v, dict) and k not in ('arch', 'net_d'): out.update(flat(v, f'{pre}{k}.'))
+            else: out[f'{pre}{k}'] = list(v) if isinstance(v, tuple) else v
+        return out
+    a, b = flat(saved), flat(cfg)
+    return [f'{k}: {a.get(k)!r} -> {b.get(k)!r}' for k in sorted(set(a) | set(b)) if k not in RESUME_FREE_KEYS and a.get(k) != b.get(k)]
+
 # %% ../nbs/10_train.ipynb #e4d1e21b
 def state_dict(self:Trainer)->dict:
     "Everything needed to resume exactly."
@@ -527,6 +544,9 @@ Trainer.state_dict = state_dict
 def load(self:Trainer, path:str|Path):
     "Restore a checkpoint written by `save`."
     st = load_checkpoint(path, map_location=self.device)
+    if 'config' in st and (diff := resume_mismatch(st['config'], to_dict(self.cfg))):
+        raise ValueError(f'{path} was trained with other settings ({"; ".join(diff)}): resume with the same config, '
+                         f'or start a new run (another name or out_dir)')
     _unwrap(self.net_g).load_state_dict(st['net_g']); self.opt_g.load_state_dict(st['opt_g']); self.sched_g.load_state_dict(st['sched_g'])
     if self.ema: self.ema.load_state_dict(st['ema'])
     if self.scaler and 'scaler' in st: self.scaler.load_state_dict(st['scaler'])
