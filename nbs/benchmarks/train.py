@@ -2,6 +2,7 @@
 
 Compares fsr's Trainer step (channels_last, foreach EMA) with a plain BasicSR-style loop (NCHW, per-parameter EMA)
 measured in the same run, and splits fsr's iteration into data, degradation, forward/backward and optimizer+EMA.
+Where the CPU has native bf16 (`fsr.train.cpu_has_bf16`), also the same Trainer with `amp: bf16` (the cpu profiles' setting).
 Writes nbs/results/benchmarks/train.csv.  Usage: python nbs/benchmarks/train.py [--iters 6] [--threads 2]
 """
 import argparse, datetime, os, platform, time, warnings
@@ -12,9 +13,9 @@ p = argparse.ArgumentParser(); p.add_argument('--iters', type=int, default=6); p
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 warnings.simplefilter('ignore')
-from fsr.core import keep_freed_memory
+from fsr.core import keep_freed_memory, to_dict
 from fsr.experiments import device_name
-from fsr.train import Trainer, load_train_config, SeededBatches
+from fsr.train import Trainer, load_train_config, SeededBatches, cpu_has_bf16
 tuned = keep_freed_memory()  # as fsr-train does on CPU
 from fsr.archs import build_arch
 from fsr.degradation import degrade
@@ -30,14 +31,20 @@ def timed(f):
     t = time.perf_counter(); out = f(); return out, time.perf_counter() - t
 
 # fsr: full iteration, phase by phase (first iteration is warm-up)
-for it, b in enumerate(sampler):
-    gt, t_data = timed(lambda: collate(b))
-    lq, t_deg = timed(lambda: tr.make_lq(gt, it).contiguous(memory_format=torch.channels_last))
-    def fwd_bwd():
-        tr.opt_g.zero_grad(set_to_none=True); loss = tr.pixel_loss(tr.net_g(lq), gt); loss.backward(); return loss
-    _, t_fb = timed(fwd_bwd)
-    _, t_opt = timed(lambda: (tr.opt_g.step(), tr.ema.update(tr.net_g)))
-    if it: rows.append(dict(impl='fsr', data=t_data, degradation=t_deg, fwd_bwd=t_fb, optim_ema=t_opt))
+def fsr_rows(tr, impl):
+    for it, b in enumerate(sampler):
+        gt, t_data = timed(lambda: collate(b))
+        lq, t_deg = timed(lambda: tr.make_lq(gt, it).contiguous(memory_format=torch.channels_last))
+        def fwd_bwd():
+            tr.opt_g.zero_grad(set_to_none=True)
+            with tr._autocast(): loss = tr.pixel_loss(tr.net_g(lq).float(), gt)
+            loss.backward(); return loss
+        _, t_fb = timed(fwd_bwd)
+        _, t_opt = timed(lambda: (tr.opt_g.step(), tr.ema.update(tr.net_g)))
+        if it: rows.append(dict(impl=impl, data=t_data, degradation=t_deg, fwd_bwd=t_fb, optim_ema=t_opt))
+    return gt, lq
+gt, lq = fsr_rows(tr, 'fsr')
+if cpu_has_bf16(): fsr_rows(Trainer(load_train_config(to_dict(cfg), overrides=['amp=bf16']), device='cpu', progress=False), 'fsr, amp bf16')
 
 # baseline: BasicSR-style step (NCHW model, Adam, per-parameter EMA) on the same LQ
 net = build_arch(cfg.arch); ema = build_arch(cfg.arch).requires_grad_(False)
@@ -57,7 +64,7 @@ df = pd.DataFrame(rows).groupby('impl', sort=False).median().reset_index()
 df['step'] = df.fwd_bwd + df.optim_ema
 df['total'] = df[['data', 'degradation', 'fwd_bwd', 'optim_ema']].sum(axis=1, min_count=4)
 df['total_data_in_workers'] = df.total - df.data  # with data.num_workers > 0 the loading overlaps the step
-base = df.loc[df.impl != 'fsr', 'step'].iloc[0]
+base = df.loc[df.impl.str.startswith('basicsr'), 'step'].iloc[0]
 df['step_speedup_vs_baseline'] = base / df.step
 df = df.assign(device=f'cpu: {device_name("cpu")}', mallopt=tuned, load_avg=os.getloadavg()[0], batch=16, gt_size=128,
                preset='realesrgan', iters_measured=args.iters, torch=torch.__version__, date=datetime.date.today().isoformat())
