@@ -89,8 +89,10 @@ def run_experiment(label:str, # row name, also the results sub-folder
     save_fp16_weights(load_generator_weights(build_arch(cfg.arch), best).state_dict(), out/'weights_fp16.pth')
     train_root = dataset_dir('faces') if cfg.data.train == 'faces' else Path(cfg.data.train)
     def where(p):  # data paths relative to the data root's parent ('data/val'), so results read the same on any machine
-        try: return str(Path(p).resolve().relative_to(data_root().resolve().parent))
-        except ValueError: return str(p)
+        for a, b in ((Path(p).absolute(), data_root().absolute().parent), (Path(p).resolve(), data_root().resolve().parent)):
+            try: return str(a.relative_to(b))
+            except ValueError: pass
+        return str(p)
     mean = metrics.iloc[-1]
     run = dict(label=label, config=config, profile=profile, overrides=overrides, threads=cfg.threads, arch=cfg.arch, params=count_params(model),
                device=device_name(tr.device), iterations=summary['iters'], batch=cfg.data.batch_size, gt_size=cfg.data.gt_size,
