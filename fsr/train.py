@@ -318,6 +318,7 @@ class Trainer:
         self._build_models()
         self._build_data()
         self.it, self.best, self.bad_steps, self.last_val = 0, {'psnr': -math.inf, 'iter': 0}, 0, {}
+        self.wall_before, self._fit_t0 = 0.0, None  # training seconds of earlier processes (from the checkpoint)
         if resume and (self.run_dir/'ckpt'/'last.pth').exists(): self.load(self.run_dir/'ckpt'/'last.pth')
 
 # %% ../nbs/10_train.ipynb #b7e1c0a1
@@ -531,7 +532,8 @@ def resume_mismatch(saved:dict, # the config stored in a checkpoint
 # %% ../nbs/10_train.ipynb #e4d1e21b
 def state_dict(self:Trainer)->dict:
     "Everything needed to resume exactly."
-    st = dict(iter=self.it, best=self.best, config=to_dict(self.cfg),
+    wall = self.wall_before + (time.perf_counter() - self._fit_t0 if self._fit_t0 is not None else 0.0)
+    st = dict(iter=self.it, best=self.best, config=to_dict(self.cfg), wall_s=wall,
               net_g=_unwrap(self.net_g).state_dict(), opt_g=self.opt_g.state_dict(), sched_g=self.sched_g.state_dict(),
               rng_cpu=torch.get_rng_state())
     if self.device.type == 'cuda': st['rng_cuda'] = torch.cuda.get_rng_state(self.device)
@@ -554,7 +556,7 @@ def load(self:Trainer, path:str|Path):
         _unwrap(self.net_d).load_state_dict(st['net_d']); self.opt_d.load_state_dict(st['opt_d']); self.sched_d.load_state_dict(st['sched_d'])
     torch.set_rng_state(st['rng_cpu'].cpu())
     if 'rng_cuda' in st and self.device.type == 'cuda': torch.cuda.set_rng_state(st['rng_cuda'].cpu(), self.device)
-    self.it, self.best = st['iter'], st['best']
+    self.it, self.best, self.wall_before = st['iter'], st['best'], float(st.get('wall_s', 0.0))
     if self.rank == 0:
         for name in ('train_log.csv', 'val_log.csv'): truncate_csv(self.run_dir/name, self.it)
 Trainer.load = load
@@ -614,6 +616,7 @@ def fit(self:Trainer)->dict:
     bar = tqdm(total=cfg.iters, initial=self.it, disable=not self.progress or self.rank != 0, dynamic_ncols=True, desc=cfg.name)
     self.tb = tensorboard_writer(self.run_dir/'tb') if self.rank == 0 else None
     t0, start_it, t_data = time.perf_counter(), self.it, time.perf_counter()
+    self._fit_t0 = t0
     for batch in dl:
         lq, gt = self._fetch(batch)
         t_step = time.perf_counter()
@@ -635,8 +638,10 @@ def fit(self:Trainer)->dict:
     bar.close()
     if self.tb: self.tb.close()
     wall = time.perf_counter() - t0
-    summary = dict(name=cfg.name, iters=self.it, iters_this_run=self.it - start_it, wall_s=round(wall, 2),
-                   sec_per_iter=round(wall / max(1, self.it - start_it), 4), best_psnr=self.best['psnr'], best_iter=self.best['iter'],
+    total = self.wall_before + wall  # a resumed run reports the time of every process that trained it
+    self._fit_t0 = None; self.wall_before = total
+    summary = dict(name=cfg.name, iters=self.it, iters_this_run=self.it - start_it, wall_s=round(total, 2), wall_s_this_run=round(wall, 2),
+                   sec_per_iter=round(total / max(1, self.it), 4), best_psnr=self.best['psnr'], best_iter=self.best['iter'],
                    device=str(self.device), world_size=self.world, params=count_params(_unwrap(self.net_g)))
     if self.rank == 0: atomic_write(self.run_dir/'summary.json', lambda t: Path(t).write_text(json.dumps(summary, indent=1)))
     return summary
