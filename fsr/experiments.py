@@ -12,7 +12,7 @@ from .core import atomic_write, count_params
 from .data import data_root, dataset_dir, find_images, PairedFolder
 
 # %% auto #0
-__all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'run_experiment', 'load_study']
+__all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'data_relpath', 'run_experiment', 'load_study']
 
 # %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
@@ -44,6 +44,19 @@ def save_fp16_weights(weights:dict, path:str|Path)->Path:
     out = {k: half(v) for k, v in weights.items()} if all(isinstance(v, dict) for v in weights.values()) else half(weights)
     atomic_write(path, lambda tmp: torch.save(out, tmp))
     return Path(path)
+
+# %% ../nbs/14_experiments.ipynb #c90999b7
+def data_relpath(p:str|Path)->str:
+    "`p` as a path under the data root's name (e.g. 'data/val'), also through symlinks; other paths unchanged."
+    root, p = data_root(), Path(p)
+    for a, b in ((p.absolute(), root.absolute()), (p.resolve(), root.resolve())):
+        try: return str(Path(root.name)/a.relative_to(b))
+        except ValueError: pass
+    for entry in (root.iterdir() if root.is_dir() else []):  # data/val -> ../shared/data/val: map the target back
+        if entry.is_symlink():
+            try: return str(Path(root.name)/entry.name/p.resolve().relative_to(entry.resolve()))
+            except ValueError: pass
+    return str(p)
 
 # %% ../nbs/14_experiments.ipynb #85c9b41b
 def _curves(run_dir:Path)->pd.DataFrame:
@@ -88,18 +101,13 @@ def run_experiment(label:str, # row name, also the results sub-folder
     _curves(tr.run_dir).to_csv(out/'curves.csv', index=False)
     save_fp16_weights(load_generator_weights(build_arch(cfg.arch), best).state_dict(), out/'weights_fp16.pth')
     train_root = dataset_dir('faces') if cfg.data.train == 'faces' else Path(cfg.data.train)
-    def where(p):  # data paths relative to the data root's parent ('data/val'), so results read the same on any machine
-        for a, b in ((Path(p).absolute(), data_root().absolute().parent), (Path(p).resolve(), data_root().resolve().parent)):
-            try: return str(a.relative_to(b))
-            except ValueError: pass
-        return str(p)
     mean = metrics.iloc[-1]
     run = dict(label=label, config=config, profile=profile, overrides=overrides, threads=cfg.threads, arch=cfg.arch, params=count_params(model),
                device=device_name(tr.device), iterations=summary['iters'], batch=cfg.data.batch_size, gt_size=cfg.data.gt_size,
                degradation=cfg.data.degradation, augment=cfg.data.augment.__dict__ if hasattr(cfg.data.augment, '__dict__') else cfg.data.augment,
                train_wall_s=summary['wall_s'], sec_per_iter=summary['sec_per_iter'], eval_wall_s=round(eval_s, 1),
-               train_data=f'{where(train_root)} ({len(find_images(train_root)[:cfg.data.train_limit])} images)',
-               val_data=f'{where(val_root)} (first {cfg.data.val_limit or "all"} pairs)', eval_data=f'{where(val_root)} ({len(pairs)} pairs)',
+               train_data=f'{data_relpath(train_root)} ({len(find_images(train_root)[:cfg.data.train_limit])} images)',
+               val_data=f'{data_relpath(val_root)} (first {cfg.data.val_limit or "all"} pairs)', eval_data=f'{data_relpath(val_root)} ({len(pairs)} pairs)',
                best_val_iter=summary['best_iter'], psnr=float(mean['psnr']), ssim=float(mean['ssim']),
                psnr_bicubic=float(mean['psnr_bicubic']), ssim_bicubic=float(mean['ssim_bicubic']),
                seed=cfg.seed, git_commit=git_commit(), date=datetime.datetime.now().isoformat(timespec='seconds'),
