@@ -73,6 +73,8 @@ def run_experiment(label:str, # row name, also the results sub-folder
                    overrides:list|None=None, # extra key=value settings for this row
                    eval_data:str|Path='val', # 'val' (data/val or the sample) or a folder with lq/ gt/
                    eval_limit:int|None=None, # evaluate on the first N pairs only
+                   eval_y_channel:bool=False, # evaluate PSNR/SSIM on the Y channel (the natural-image benchmarks' convention)
+                   eval_crop:int=0, # pixels cropped from each border before the metrics
                    runs_dir:str|Path|None=None, # where training runs live (default: <results_dir>/runs, git-ignored)
                    device:str|None=None, progress:bool=False,
                    force:bool=False, # redo even if run.json says this exact run is done
@@ -83,9 +85,10 @@ def run_experiment(label:str, # row name, also the results sub-folder
     from fsr.archs import build_arch
     from fsr.inference import evaluate
     results_dir = Path(results_dir); out = results_dir/label; out.mkdir(parents=True, exist_ok=True)
+    metric = f"{'Y' if eval_y_channel else 'RGB'}, border crop {eval_crop}"
     if (out/'run.json').exists() and not force:
         done = json.loads((out/'run.json').read_text())
-        if (done['config'], done['profile'], done['overrides']) == (config, profile, list(overrides or [])): return done
+        if (done['config'], done['profile'], done['overrides'], done.get('eval_metric', 'RGB, border crop 0')) == (config, profile, list(overrides or []), metric): return done
     runs_dir = Path(runs_dir) if runs_dir else results_dir/'runs'
     overrides = list(overrides or [])
     cfg = load_train_config(config, profile, overrides + [f'name={label}', f'out_dir={runs_dir}'] + ([f'threads={threads}'] if threads else []))
@@ -96,18 +99,20 @@ def run_experiment(label:str, # row name, also the results sub-folder
     model = load_generator_weights(build_arch(cfg.arch), best).eval()
     val_root = dataset_dir('val') if str(eval_data) == 'val' else Path(eval_data)
     pairs = PairedFolder.from_root(val_root, scale=cfg.data.scale, limit=eval_limit)
-    t1 = time.time(); metrics = evaluate(model, pairs); eval_s = time.time() - t1
+    t1 = time.time(); metrics = evaluate(model, pairs, crop_border=eval_crop, test_y_channel=eval_y_channel); eval_s = time.time() - t1
     metrics.to_csv(out/'metrics.csv', index=False)
     _curves(tr.run_dir).to_csv(out/'curves.csv', index=False)
     save_fp16_weights(load_generator_weights(build_arch(cfg.arch), best).state_dict(), out/'weights_fp16.pth')
     train_root = dataset_dir('faces') if cfg.data.train == 'faces' else Path(cfg.data.train)
+    train_val = (dataset_dir('val') if cfg.data.val == 'val' else Path(cfg.data.val)) if cfg.data.val else None  # as fsr.train resolves it
     mean = metrics.iloc[-1]
     run = dict(label=label, config=config, profile=profile, overrides=overrides, threads=cfg.threads, arch=cfg.arch, params=count_params(model),
                device=device_name(tr.device), iterations=summary['iters'], batch=cfg.data.batch_size, gt_size=cfg.data.gt_size,
                degradation=cfg.data.degradation, augment=cfg.data.augment.__dict__ if hasattr(cfg.data.augment, '__dict__') else cfg.data.augment,
                train_wall_s=summary['wall_s'], sec_per_iter=summary['sec_per_iter'], eval_wall_s=round(eval_s, 1),
                train_data=f'{data_relpath(train_root)} ({len(find_images(train_root)[:cfg.data.train_limit])} images)',
-               val_data=f'{data_relpath(val_root)} (first {cfg.data.val_limit or "all"} pairs)', eval_data=f'{data_relpath(val_root)} ({len(pairs)} pairs)',
+               val_data=f'{data_relpath(train_val)} (first {cfg.data.val_limit or "all"} pairs)' if train_val else 'none',
+               eval_data=f'{data_relpath(val_root)} ({len(pairs)} pairs)', eval_metric=metric,
                best_val_iter=summary['best_iter'], psnr=float(mean['psnr']), ssim=float(mean['ssim']),
                psnr_bicubic=float(mean['psnr_bicubic']), ssim_bicubic=float(mean['ssim_bicubic']),
                seed=cfg.seed, git_commit=git_commit(), date=datetime.datetime.now().isoformat(timespec='seconds'),
