@@ -13,9 +13,9 @@ from torch.utils.data import Dataset
 from .core import IMAGE_EXTS, load_image, save_image, imresize
 
 # %% auto #0
-__all__ = ['SAMPLE_VERSION', 'data_root', 'weights_dir', 'find_images', 'sample_root', 'dataset_dir', 'AugmentConfig',
-           'random_crop', 'augment', 'FaceFolder', 'paired_random_crop', 'PairedFolder', 'benchmark_pairs',
-           'prepare_faces']
+__all__ = ['SAMPLE_VERSION', 'data_root', 'weights_dir', 'cache_dir', 'find_images', 'sample_root', 'dataset_dir',
+           'AugmentConfig', 'random_crop', 'augment', 'FaceFolder', 'paired_random_crop', 'PairedFolder',
+           'benchmark_pairs', 'prepare_faces']
 
 # %% ../nbs/01_data.ipynb #95b4eb92
 def data_root()->Path:
@@ -29,6 +29,10 @@ def data_root()->Path:
 def weights_dir()->Path:
     "The folder of pretrained weights: `$FSR_WEIGHTS`, else `data_root()/'weights'`."
     return Path(os.environ['FSR_WEIGHTS']).expanduser() if os.environ.get('FSR_WEIGHTS') else data_root()/'weights'
+
+def cache_dir()->Path:
+    "Where derived data is built once (the sample set, benchmark pairs): `$FSR_CACHE`, else `~/.cache/fsr`."
+    return Path(os.environ.get('FSR_CACHE', '~/.cache/fsr')).expanduser()
 
 # %% ../nbs/01_data.ipynb #69e6451a
 def find_images(folder:str|Path, # folder to list
@@ -62,7 +66,7 @@ SAMPLE_VERSION = 1
 
 def sample_root()->Path:
     "Root of the embedded sample set (faces/512, val/{gt,lq}), built on first use."
-    cache = Path(os.environ.get('FSR_CACHE', '~/.cache/fsr')).expanduser()
+    cache = cache_dir()
     root = cache/f'sample-v{SAMPLE_VERSION}'
     if not (root/'.complete').exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -196,7 +200,7 @@ def benchmark_pairs(name:str, # 'Set5', 'Set14', 'BSD100', ... under data/benchm
     src = Path(root or data_root()/'benchmarks')/name
     hr_dir, lr_dir = src/'HR', src/'LR_bicubic'/f'X{scale}'
     if not hr_dir.is_dir() or not lr_dir.is_dir(): raise FileNotFoundError(f'benchmark {name} not found: expected {hr_dir} and {lr_dir}')
-    out = Path(os.environ.get('FSR_CACHE', '~/.cache/fsr')).expanduser()/'benchmarks'/f'{name}_x{scale}'
+    out = cache_dir()/'benchmarks'/f'{name}_x{scale}'
     if (out/'.complete').exists(): return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{name}-'))

@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 from .core import atomic_write, count_params
-from .data import data_root, dataset_dir, find_images, PairedFolder
+from .data import data_root, cache_dir, dataset_dir, find_images, PairedFolder
 
 # %% auto #0
-__all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'data_relpath', 'run_experiment', 'load_study']
+__all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'data_relpath', 'portable_overrides', 'run_experiment',
+           'load_study']
 
 # %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
@@ -58,6 +59,20 @@ def data_relpath(p:str|Path)->str:
             except ValueError: pass
     return str(p)
 
+# %% ../nbs/14_experiments.ipynb #da931ffe
+def portable_overrides(overrides:list)->list:
+    "key=value overrides with absolute data paths as data/... and cache paths as $FSR_CACHE/..."
+    out = []
+    for o in overrides:
+        k, sep, v = o.partition('=')
+        if sep and v.startswith(('/', '~')):
+            v = data_relpath(Path(v).expanduser())
+            try: v = f'$FSR_CACHE/{Path(v).relative_to(cache_dir())}'
+            except ValueError: pass
+            o = f'{k}={v}'
+        out.append(o)
+    return out
+
 # %% ../nbs/14_experiments.ipynb #85c9b41b
 def _curves(run_dir:Path)->pd.DataFrame:
     "Training and validation logs of a run merged on iteration."
@@ -88,7 +103,8 @@ def run_experiment(label:str, # row name, also the results sub-folder
     metric = f"{'Y' if eval_y_channel else 'RGB'}, border crop {eval_crop}"
     if (out/'run.json').exists() and not force:
         done = json.loads((out/'run.json').read_text())
-        if (done['config'], done['profile'], done['overrides'], done.get('eval_metric', 'RGB, border crop 0')) == (config, profile, list(overrides or []), metric): return done
+        if ((done['config'], done['profile'], portable_overrides(done['overrides']), done.get('eval_metric', 'RGB, border crop 0'))
+            == (config, profile, portable_overrides(overrides or []), metric)): return done
     runs_dir = Path(runs_dir) if runs_dir else results_dir/'runs'
     overrides = list(overrides or [])
     cfg = load_train_config(config, profile, overrides + [f'name={label}', f'out_dir={runs_dir}'] + ([f'threads={threads}'] if threads else []))
@@ -106,7 +122,7 @@ def run_experiment(label:str, # row name, also the results sub-folder
     train_root = dataset_dir('faces') if cfg.data.train == 'faces' else Path(cfg.data.train)
     train_val = (dataset_dir('val') if cfg.data.val == 'val' else Path(cfg.data.val)) if cfg.data.val else None  # as fsr.train resolves it
     mean = metrics.iloc[-1]
-    run = dict(label=label, config=config, profile=profile, overrides=overrides, threads=cfg.threads, arch=cfg.arch, params=count_params(model),
+    run = dict(label=label, config=config, profile=profile, overrides=portable_overrides(overrides), threads=cfg.threads, arch=cfg.arch, params=count_params(model),
                device=device_name(tr.device), iterations=summary['iters'], batch=cfg.data.batch_size, gt_size=cfg.data.gt_size,
                degradation=cfg.data.degradation, augment=cfg.data.augment.__dict__ if hasattr(cfg.data.augment, '__dict__') else cfg.data.augment,
                train_wall_s=summary['wall_s'], sec_per_iter=summary['sec_per_iter'], eval_wall_s=round(eval_s, 1),
