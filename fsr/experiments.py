@@ -12,8 +12,8 @@ from .core import atomic_write, count_params
 from .data import data_root, cache_dir, dataset_dir, find_images, PairedFolder
 
 # %% auto #0
-__all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'data_relpath', 'portable_overrides', 'run_experiment',
-           'load_study']
+__all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'data_relpath', 'portable_path', 'portable_overrides',
+           'run_experiment', 'load_study']
 
 # %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
@@ -60,17 +60,18 @@ def data_relpath(p:str|Path)->str:
     return str(p)
 
 # %% ../nbs/14_experiments.ipynb #da931ffe
+def portable_path(p:str|Path)->str:
+    "A data path as data/..., a path in the cache as $FSR_CACHE/..., anything else unchanged."
+    p = data_relpath(Path(p).expanduser())
+    try: return f'$FSR_CACHE/{Path(p).relative_to(cache_dir())}'
+    except ValueError: return p
+
 def portable_overrides(overrides:list)->list:
-    "key=value overrides with absolute data paths as data/... and cache paths as $FSR_CACHE/..."
+    "key=value overrides with their absolute paths made portable (`portable_path`)."
     out = []
     for o in overrides:
         k, sep, v = o.partition('=')
-        if sep and v.startswith(('/', '~')):
-            v = data_relpath(Path(v).expanduser())
-            try: v = f'$FSR_CACHE/{Path(v).relative_to(cache_dir())}'
-            except ValueError: pass
-            o = f'{k}={v}'
-        out.append(o)
+        out.append(f'{k}={portable_path(v)}' if sep and v.startswith(('/', '~')) else o)
     return out
 
 # %% ../nbs/14_experiments.ipynb #85c9b41b
@@ -126,9 +127,9 @@ def run_experiment(label:str, # row name, also the results sub-folder
                device=device_name(tr.device), iterations=summary['iters'], batch=cfg.data.batch_size, gt_size=cfg.data.gt_size,
                degradation=cfg.data.degradation, augment=cfg.data.augment.__dict__ if hasattr(cfg.data.augment, '__dict__') else cfg.data.augment,
                train_wall_s=summary['wall_s'], sec_per_iter=summary['sec_per_iter'], eval_wall_s=round(eval_s, 1),
-               train_data=f'{data_relpath(train_root)} ({len(find_images(train_root)[:cfg.data.train_limit])} images)',
-               val_data=f'{data_relpath(train_val)} (first {cfg.data.val_limit or "all"} pairs)' if train_val else 'none',
-               eval_data=f'{data_relpath(val_root)} ({len(pairs)} pairs)', eval_metric=metric,
+               train_data=f'{portable_path(train_root)} ({len(find_images(train_root)[:cfg.data.train_limit])} images)',
+               val_data=f'{portable_path(train_val)} (first {cfg.data.val_limit or "all"} pairs)' if train_val else 'none',
+               eval_data=f'{portable_path(val_root)} ({len(pairs)} pairs)', eval_metric=metric,
                best_val_iter=summary['best_iter'], psnr=float(mean['psnr']), ssim=float(mean['ssim']),
                psnr_bicubic=float(mean['psnr_bicubic']), ssim_bicubic=float(mean['ssim_bicubic']),
                seed=cfg.seed, git_commit=git_commit(), date=datetime.datetime.now().isoformat(timespec='seconds'),
