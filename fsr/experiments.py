@@ -104,7 +104,8 @@ def run_experiment(label:str, # row name, also the results sub-folder
     metric = f"{'Y' if eval_y_channel else 'RGB'}, border crop {eval_crop}"
     if (out/'run.json').exists() and not force:
         done = json.loads((out/'run.json').read_text())
-        if ((done['config'], done['profile'], portable_overrides(done['overrides']), done.get('eval_metric', 'RGB, border crop 0'))
+        done.setdefault('eval_metric', 'RGB, border crop 0')  # rows written before the convention was recorded
+        if ((done['config'], done['profile'], portable_overrides(done['overrides']), done['eval_metric'])
             == (config, profile, portable_overrides(overrides or []), metric)): return done
     runs_dir = Path(runs_dir) if runs_dir else results_dir/'runs'
     overrides = list(overrides or [])
