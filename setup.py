@@ -37,7 +37,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(),
     include_package_data = True,
-    package_data = {'fsr': ['configs/*.yaml', 'samples/*']},
+    package_data = {'fsr': ['configs/*.yaml', 'models/*', 'assets/*']},
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),
