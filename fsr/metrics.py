@@ -11,14 +11,16 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import correlate, correlate1d
 from scipy.special import gamma as _gamma
+import fsr
 from .core import to_uint8, imresize
 from .degradation import gaussian_kernel1d
 from .data import weights_dir
 
 # %% auto #0
-__all__ = ['LPIPS_NETS', 'NA_FOOTNOTE', 'as_uint8_image', 'y_channel', 'psnr', 'ssim', 'psnr_pt', 'ssim_pt', 'aggd_params',
-           'niqe_features', 'niqe_score', 'load_niqe_params', 'niqe', 'lpips', 'try_metric', 'feature_stats',
-           'frechet_distance', 'folder_features', 'fid', 'SqueezeFeatures', 'fd_squeeze']
+__all__ = ['NIQE_PARAMS', 'LPIPS_NETS', 'NA_FOOTNOTE', 'as_uint8_image', 'y_channel', 'psnr', 'ssim', 'fixtures_dir',
+           'autocast_off', 'psnr_pt', 'ssim_pt', 'aggd_params', 'niqe_features', 'niqe_score', 'niqe_params_path',
+           'load_niqe_params', 'niqe', 'lpips', 'try_metric', 'feature_stats', 'frechet_distance', 'folder_features',
+           'fid', 'SqueezeFeatures', 'fd_squeeze']
 
 # %% ../nbs/03_metrics.ipynb #c7b99827
 def as_uint8_image(img:torch.Tensor|np.ndarray)->np.ndarray:
@@ -88,6 +90,21 @@ def ssim(img:torch.Tensor|np.ndarray, # CHW float in [0,1] or uint8 HWC (RGB)
     if a.ndim == 2: a, b = a[..., None], b[..., None]
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[-1])]))
 
+# %% ../nbs/03_metrics.ipynb #e6029c0f
+def fixtures_dir()->Path:
+    "The BasicSR reference fixtures of a source checkout, `nbs/fixtures/basicsr` (the checkout fsr runs from, or one above the current folder)."
+    cwd = Path.cwd().resolve()
+    for root in (Path(fsr.__file__).resolve().parents[1], cwd, *cwd.parents):
+        if (root/'nbs'/'fixtures'/'basicsr').is_dir(): return root/'nbs'/'fixtures'/'basicsr'
+    raise FileNotFoundError('BasicSR fixtures not found: they are in the source repository (nbs/fixtures/basicsr), not in the '
+                            'installed package; run this from a clone of the repository')
+
+# %% ../nbs/03_metrics.ipynb #a47ae323
+def autocast_off(device:torch.device|str='cpu', # the device whose autocast is switched off
+                )->torch.autocast:
+    "A context manager that disables `torch.autocast` on `device`'s type, so what runs inside computes at the inputs' precision."
+    return torch.autocast(device_type=torch.device(device).type, enabled=False)
+
 # %% ../nbs/03_metrics.ipynb #b6f48597
 def _prepare_batch(img, ref, crop_border, test_y_channel, quantize):
     "NCHW tensors -> float64 NCHW on the 0-255 scale, cropped and optionally reduced to Y."
@@ -109,15 +126,14 @@ def psnr_pt(img:torch.Tensor, # NCHW float in [0,1]
             quantize:bool=True, # round to 8 bits first, like the numpy version
            )->torch.Tensor: # (N,) float64, dB
     "Per-image PSNR of a batch, on its device; agrees with `psnr`."
-    a, b = _prepare_batch(img, ref, crop_border, test_y_channel, quantize)
-    mse = ((a - b) ** 2).mean(dim=(1, 2, 3))
-    return 10.0 * torch.log10(255.0 ** 2 / mse)
+    with autocast_off(img.device):
+        a, b = _prepare_batch(img, ref, crop_border, test_y_channel, quantize)
+        mse = ((a - b) ** 2).mean(dim=(1, 2, 3))
+        return 10.0 * torch.log10(255.0 ** 2 / mse)
 
 # %% ../nbs/03_metrics.ipynb #041d4a44
-def ssim_pt(img:torch.Tensor, ref:torch.Tensor, crop_border:int=0, test_y_channel:bool=False, quantize:bool=True)->torch.Tensor:
-    "Per-image SSIM of a batch (11x11 Gaussian, valid region), on its device; agrees with `ssim`."
-    a, b = _prepare_batch(img, ref, crop_border, test_y_channel, quantize)
-    if min(a.shape[-2:]) < 11: raise ValueError(f'SSIM needs images of at least 11x11 pixels, got {tuple(a.shape[-2:])}')
+def _ssim_batch(a, b):
+    "Per-image SSIM of float64 NCHW batches on the 0-255 scale (11x11 Gaussian, valid region)."
     k = _gaussian_1d().tolist()
     def blur(x):  # separable 'valid' Gaussian as 11 shifted slices per axis: float64 conv2d on CPU is ~50x slower
         x = sum(k[i] * x[..., i:x.shape[-2] - 10 + i, :] for i in range(11))
@@ -127,6 +143,13 @@ def ssim_pt(img:torch.Tensor, ref:torch.Tensor, crop_border:int=0, test_y_channe
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     m = (2 * mu1 * mu2 + c1) * (2 * s12 + c2) / ((mu1 ** 2 + mu2 ** 2 + c1) * (s11 + s22 + c2))
     return m.mean(dim=(1, 2, 3))
+
+def ssim_pt(img:torch.Tensor, ref:torch.Tensor, crop_border:int=0, test_y_channel:bool=False, quantize:bool=True)->torch.Tensor:
+    "Per-image SSIM of a batch (11x11 Gaussian, valid region), on its device; agrees with `ssim`."
+    with autocast_off(img.device):
+        a, b = _prepare_batch(img, ref, crop_border, test_y_channel, quantize)
+        if min(a.shape[-2:]) < 11: raise ValueError(f'SSIM needs images of at least 11x11 pixels, got {tuple(a.shape[-2:])}')
+        return _ssim_batch(a, b)
 
 # %% ../nbs/03_metrics.ipynb #b58862a5
 _GAM = np.arange(0.2, 10.001, 0.001)
@@ -167,7 +190,8 @@ def niqe_score(img:np.ndarray, mu_pris, cov_pris, window, block=96)->float:
         sigma = np.sqrt(np.abs(correlate(img * img, window, mode='nearest') - mu * mu))
         norm, b = (img - mu) / (sigma + 1), block // scale
         feats.append([niqe_features(norm[i * b:(i + 1) * b, j * b:(j + 1) * b]) for j in range(nw) for i in range(nh)])
-        if scale == 1: img = imresize(torch.from_numpy(img / np.float32(255.0))[None], 0.5)[0].numpy() * np.float32(255.0)
+        if scale == 1:
+            with autocast_off('cpu'): img = imresize(torch.from_numpy(img / np.float32(255.0))[None], 0.5)[0].numpy() * np.float32(255.0)
     d = np.concatenate([np.array(f) for f in feats], 1)
     valid = d[~np.isnan(d).any(1)]
     if len(valid) < 2: raise ValueError(f'NIQE is undefined for this image: only {len(valid)} of {len(d)} blocks have usable statistics (flat, featureless or smaller than 2 blocks of {block}x{block})')
@@ -177,12 +201,19 @@ def niqe_score(img:np.ndarray, mu_pris, cov_pris, window, block=96)->float:
     return float(np.sqrt(np.squeeze(diff @ np.linalg.pinv((cov_pris + cov_d) / 2) @ diff.T)))
 
 # %% ../nbs/03_metrics.ipynb #6ec0825e
+NIQE_PARAMS = 'niqe_pris_params.npz'
+
+def niqe_params_path()->Path:
+    "The NIQE pristine parameters used by default: the weights folder's `niqe_pris_params.npz` if present, else the copy packaged with fsr."
+    own = weights_dir()/NIQE_PARAMS
+    return own if own.is_file() else Path(fsr.__file__).parent/'assets'/NIQE_PARAMS
+
 def load_niqe_params(path:str|Path|None=None)->dict:
-    "NIQE pristine parameters (mu, cov, gaussian_window) from `path` or the weights folder."
-    path = Path(path) if path else weights_dir()/'niqe_pris_params.npz'
+    "NIQE pristine parameters (mu, cov, gaussian_window) from `path`, else from `niqe_params_path()`."
+    path = Path(path) if path else niqe_params_path()
     if not path.is_file():
-        raise FileNotFoundError(f'NIQE parameters not found at {path}. Put BasicSR\'s niqe_pris_params.npz there '
-                                f'(basicsr/metrics/niqe_pris_params.npz) or set FSR_WEIGHTS to the folder holding it.')
+        raise FileNotFoundError(f'NIQE parameters not found at {path}: pass the path of a niqe_pris_params.npz '
+                                f'(BasicSR: basicsr/metrics/niqe_pris_params.npz), or reinstall fsr, which ships one')
     with np.load(path) as p: return {k: p[k] for k in ('mu_pris_param', 'cov_pris_param', 'gaussian_window')}
 
 # %% ../nbs/03_metrics.ipynb #06de3f93
@@ -190,12 +221,12 @@ _NIQE_CACHE = {}
 
 def niqe(img:torch.Tensor|np.ndarray, # CHW float in [0,1] or uint8 HWC RGB (HW: gray)
          crop_border:int=0, # pixels removed on every side
-         params_path:str|Path|None=None, # niqe_pris_params.npz; default: the weights folder
+         params_path:str|Path|None=None, # a niqe_pris_params.npz; default: `niqe_params_path()`
         )->float: # lower is better
     "NIQE on the MATLAB Y channel, matching BasicSR's `calculate_niqe`."
-    key = str(params_path)
-    if key not in _NIQE_CACHE: _NIQE_CACHE[key] = load_niqe_params(params_path)
-    p = _NIQE_CACHE[key]
+    path = str(Path(params_path) if params_path else niqe_params_path())
+    if path not in _NIQE_CACHE: _NIQE_CACHE[path] = load_niqe_params(path)
+    p = _NIQE_CACHE[path]
     y = y_channel(as_uint8_image(img))[..., 0]
     if crop_border: y = y[crop_border:-crop_border, crop_border:-crop_border]
     return niqe_score(y.round(), p['mu_pris_param'], p['cov_pris_param'], p['gaussian_window'])
@@ -217,7 +248,7 @@ def _lpips_net(net, device, download):
 
 def lpips(img:torch.Tensor, # CHW or NCHW RGB in [0,1]
           ref:torch.Tensor, # the reference, same shape
-          net:str='alex', # 'alex' (what papers report), 'vgg', or 'squeeze' (the one with weights available offline here)
+          net:str='alex', # 'alex' (what papers report), 'vgg', or 'squeeze' (needs only the small SqueezeNet 1.1 features)
           device=None, # where to run (default: the input's device)
           download:bool|None=None, # allow downloading a missing backbone (default: yes unless $FSR_OFFLINE=1)
          )->float|torch.Tensor: # a float for one image, a (N,) tensor for a batch; lower is more similar
@@ -226,15 +257,15 @@ def lpips(img:torch.Tensor, # CHW or NCHW RGB in [0,1]
     if img.shape != ref.shape or img.dim() not in (3, 4) or img.shape[-3] != 3:
         raise ValueError(f'expected two RGB images (CHW or NCHW) of one shape, got {tuple(img.shape)} and {tuple(ref.shape)}')
     single = img.dim() == 3
-    device = device or img.device
+    device = torch.device(device) if device is not None else img.device
     model = _lpips_net(net, device, download)
     a, b = (t.detach().to(device).float().clamp(0, 1) for t in (img, ref))
     if single: a, b = a[None], b[None]
-    with torch.no_grad(): d = model(a, b, normalize=True).flatten().cpu()
+    with torch.no_grad(), autocast_off(device): d = model(a, b, normalize=True).float().flatten().cpu()
     return d.item() if single else d
 
 # %% ../nbs/03_metrics.ipynb #b67d14fc
-NA_FOOTNOTE = 'n/a: the pretrained weights this metric needs are not available on this machine (see fsr.pretrained); no value was computed.'
+NA_FOOTNOTE = 'n/a: the pretrained weights this metric needs were not found when the table was made (see fsr.pretrained); no value was computed.'
 
 def try_metric(fn, *args, **kwargs):
     "`fn(*args, **kwargs)`, or None when the pretrained weights it needs are missing."
@@ -261,11 +292,11 @@ def folder_features(folder:str|Path, # folder of images (see `fsr.data.find_imag
                     model:torch.nn.Module, # maps NCHW [0,1] at `size` to (N, d)
                     size:int=299, batch_size:int=50, device=None)->np.ndarray:
     "Features (n, d) of every image in `folder`, resized to size x size (bilinear)."
-    device = device or next(model.parameters()).device
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     files, out = find_images(folder), []
     for i in range(0, len(files), batch_size):
         imgs = [F.interpolate(load_image(f)[None], size=(size, size), mode='bilinear', align_corners=False) for f in files[i:i + batch_size]]
-        with torch.no_grad(): out.append(model(torch.cat(imgs).to(device)).double().cpu())
+        with torch.no_grad(), autocast_off(device): out.append(model(torch.cat(imgs).to(device)).double().cpu())
     return torch.cat(out).numpy()
 
 def _folder_distance(folder_a, folder_b, model, size, batch_size, device, name):

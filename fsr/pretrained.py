@@ -136,7 +136,7 @@ def alexnet_features(pretrained:bool=True, download:bool|None=None)->nn.Sequenti
     return _load_features(feats, 'alexnet', download) if pretrained else _frozen(feats)
 
 def squeezenet_features(pretrained:bool=True, download:bool|None=None)->nn.Sequential:
-    "torchvision SqueezeNet 1.1 `features`, frozen (the LPIPS-squeeze backbone; weights available offline)."
+    "torchvision SqueezeNet 1.1 `features`, frozen (the LPIPS-squeeze backbone; its weights are a 2.9 MB file)."
     import torchvision
     feats = torchvision.models.squeezenet1_1(weights=None).features
     return _load_features(feats, 'squeezenet1_1', download) if pretrained else _frozen(feats)
@@ -144,7 +144,7 @@ def squeezenet_features(pretrained:bool=True, download:bool|None=None)->nn.Seque
 # %% ../nbs/09_pretrained.ipynb #f192aa90
 LPIPS_BACKBONES = {'alex': alexnet_features, 'vgg': lambda **kw: vgg_features('vgg16', **kw), 'squeeze': squeezenet_features}
 
-def lpips_model(net:str='alex', # 'alex' (the usual metric), 'vgg' (closer to a perceptual loss) or 'squeeze' (offline here)
+def lpips_model(net:str='alex', # 'alex' (the usual metric), 'vgg' (closer to a perceptual loss) or 'squeeze' (the smallest backbone)
                 pretrained:bool=True, # real backbone weights (else random: tests only)
                 download:bool|None=None)->nn.Module:
     "An `lpips.LPIPS` v0.1 model with its backbone loaded through `fsr.pretrained`, frozen, eval mode."
@@ -152,7 +152,7 @@ def lpips_model(net:str='alex', # 'alex' (the usual metric), 'vgg' (closer to a 
     if net not in LPIPS_BACKBONES: raise ValueError(f'unknown LPIPS net {net!r}; use one of {sorted(LPIPS_BACKBONES)}')
     feats = LPIPS_BACKBONES[net](pretrained=pretrained, download=download)  # raises first if the weights are missing
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # torchvision's deprecation notes for `pretrained=False`
+        warnings.filterwarnings('ignore', module='torchvision')  # its deprecation notes for `pretrained=False`
         model = lpips.LPIPS(net=net, version='0.1', pretrained=True, pnet_rand=True, verbose=False)
     for sl in (getattr(model.net, f'slice{k}') for k in range(1, model.net.N_slices + 1)):
         for idx, module in sl.named_children(): module.load_state_dict(feats[int(idx)].state_dict())
