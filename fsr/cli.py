@@ -4,21 +4,46 @@
 
 # %% ../nbs/13_cli.ipynb #5e29cdb0
 from __future__ import annotations
-import argparse, json, sys, warnings
+import argparse, json, os, sys, warnings
 from pathlib import Path
 import torch
 from .core import ConfigError, load_image, save_image
 from .data import data_root, find_images, prepare_faces, PairedFolder
+from .inference import DeviceError, evaluate, load_model, models_dir, resolve_device, upscale, _first_line, _is_oom
 
 # %% auto #0
-__all__ = ['prepare_main', 'prepare', 'train_main', 'train_cli', 'load_model', 'test_main', 'test_cli', 'infer_main', 'infer_cli']
+__all__ = ['prepare_main', 'prepare', 'train_main', 'train_cli', 'test_main', 'test_cli', 'infer_main', 'infer_cli']
 
 # %% ../nbs/13_cli.ipynb #d9bc2c3f
+_NO_CUDA = ('Torch not compiled with CUDA enabled', 'No CUDA GPUs are available', 'Found no NVIDIA driver')
+_DEVICE_HELP = 'cpu, cuda, cuda:N or mps (default: $FSR_DEVICE, else the best available)'
+
+def _message(e:BaseException)->str|None:
+    "The one line for an error a user can fix, or None for a bug (which keeps its traceback)."
+    if isinstance(e, DeviceError): return str(e)
+    if isinstance(e, (RuntimeError, AssertionError)) and any(s in str(e) for s in _NO_CUDA): return 'CUDA was requested but no GPU is available; use --device cpu'
+    if _is_oom(e): return str(e) if str(e).startswith('out of memory') else f'out of memory ({_first_line(e)[:160]}): use --tile 256 or smaller, or --device cpu'
+    if isinstance(e, OSError) and e.strerror: return f'{e.strerror}: {e.filename}' if e.filename else e.strerror
+    if isinstance(e, (ValueError, OSError, FloatingPointError)): return str(e) or type(e).__name__  # ConfigError is a ValueError
+    return None
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    print(f'warning: {message}', file=sys.stderr)
+
 def _run(main, argv):
-    "Run a command body; turn user-fixable errors into a one-line message and exit status 2."
-    try: return main(argv)
-    except (ConfigError, FileNotFoundError, ValueError, FloatingPointError) as e:
-        print(f'error: {e}', file=sys.stderr); raise SystemExit(2)
+    "Run a command body: a user-fixable error ends in one line `error: ...` and exit status 2 (Ctrl-C: 130); warnings are one line each."
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        try: return main(argv)
+        except KeyboardInterrupt as e:
+            print('interrupted' + (f'; {e}' if str(e) else ''), file=sys.stderr); raise SystemExit(130)
+        except Exception as e:
+            signum = getattr(e, 'signum', None)
+            if isinstance(signum, int):  # stopped by a signal (fsr.train.TrainingInterrupted): the shell's status 128 + signal number
+                print(f'interrupted: {e}', file=sys.stderr); raise SystemExit(128 + signum)
+            msg = _message(e)
+            if msg is None: raise
+            print(f'error: {msg}', file=sys.stderr); raise SystemExit(2)
 
 # %% ../nbs/13_cli.ipynb #6da4ffd8
 def prepare_main(argv=None):
@@ -47,92 +72,103 @@ def train_main(argv=None):
     p.add_argument('config', help='config name in fsr/configs or a YAML path')
     p.add_argument('--profile', choices=['smoke', 'cpu', 'full'], default=None)
     p.add_argument('--resume', action='store_true', help='continue from <run>/ckpt/last.pth')
-    p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='override config values, e.g. optim.lr=1e-4')
-    p.add_argument('--device', default=None); p.add_argument('--out-dir', default=None); p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--force', action='store_true', help='start over in an existing run folder, replacing its checkpoints and logs')
+    p.add_argument('--set', action='append', nargs='+', default=None, metavar='KEY=VALUE', help='override config values, e.g. --set optim.lr=1e-4 iters=2000 (repeatable)')
+    p.add_argument('--device', default=None, help=_DEVICE_HELP); p.add_argument('--out-dir', default=None); p.add_argument('--no-progress', action='store_true')
     a = p.parse_args(argv)
+    if a.resume and a.force: raise ValueError('--resume continues a run and --force starts it over: give one of them')
     from fsr.train import train, load_train_config
-    overrides = list(a.set) + ([f'out_dir={a.out_dir}'] if a.out_dir else [])
+    from fsr.core import keep_freed_memory
+    overrides = [o for group in a.set or [] for o in group] + ([f'out_dir={a.out_dir}'] if a.out_dir else [])
     cfg = load_train_config(a.config, a.profile, overrides)
-    from fsr.core import default_device, keep_freed_memory
-    if default_device(a.device).type == 'cpu': keep_freed_memory()  # ~20% faster CPU training steps (see fsr.core)
-    tr = train(cfg, resume=a.resume, device=a.device, progress=not a.no_progress)
+    device = resolve_device(a.device)
+    if device.type == 'cpu': keep_freed_memory()  # ~20% faster CPU training steps (see fsr.core)
+    try: tr = train(cfg, resume=a.resume, device=str(device), progress=not a.no_progress, **({'force': True} if a.force else {}))
+    except KeyboardInterrupt: raise KeyboardInterrupt(f'continue from the last checkpoint in {Path(cfg.out_dir)/cfg.name}/ckpt with --resume') from None
+    except Exception as e:
+        if not _is_oom(e): raise
+        raise torch.OutOfMemoryError(f'out of memory while training on {device} ({_first_line(e)[:160]}): lower data.batch_size or data.gt_size with --set, or use --device cpu') from None
     print(f'done: {tr.run_dir} (best val PSNR {tr.best["psnr"]:.3f} dB at iteration {tr.best["iter"]})')
     return 0
 
 def train_cli(): sys.exit(_run(train_main, None))
 
-# %% ../nbs/13_cli.ipynb #a43168fe
-def load_model(src:str|Path, # run folder, config name/YAML, or a weights file (.pth)
-               arch:dict|str|None=None, # architecture (dict or JSON) for weights without a config beside them
-               which:str='best', # best | last: best.pth (best validation PSNR) or model.pth (latest weights)
-              )->tuple:
-    "A trained generator in eval mode and a description of where it came from."
-    from fsr.archs import build_arch
-    from fsr.train import load_train_config, load_generator_weights
-    src = Path(src)
-    if src.is_dir(): run, weights = src, None
-    elif src.suffix in ('.pth', '.pt'): run, weights = (src.parent.parent if src.parent.name == 'ckpt' else src.parent), src
-    else:
-        cfg = load_train_config(str(src)); run, weights = Path(cfg.out_dir)/cfg.name, None
-    if weights is None:
-        weights = run/('best.pth' if which == 'best' else 'model.pth')
-        if not weights.exists(): weights = run/'model.pth'
-    if not weights.exists(): raise FileNotFoundError(f'no trained weights at {weights}; train first (fsr-train) or give a .pth file')
-    if arch is None:
-        if not (run/'config.yaml').exists(): raise FileNotFoundError(f'no config.yaml beside {weights}: pass --arch as JSON, e.g. \'{{"type": "MSRResNet", "num_block": 16}}\'')
-        arch = load_train_config(run/'config.yaml').arch
-    if isinstance(arch, str): arch = json.loads(arch)
-    model = load_generator_weights(build_arch(arch), weights).eval()
-    return model, str(weights)
-
 # %% ../nbs/13_cli.ipynb #28cad81a
 def test_main(argv=None):
-    "fsr-test: evaluate a trained model on LQ/GT pairs and write a metrics CSV."
+    "fsr-test: evaluate a model on LQ/GT pairs and write a metrics CSV."
     p = argparse.ArgumentParser(prog='fsr-test', description=test_main.__doc__)
-    p.add_argument('model', help="run folder, config name, weights .pth, or 'bicubic'")
+    p.add_argument('model', help="shipped model name (face-b16), run folder, config name, weights .pth, or 'bicubic'")
     p.add_argument('data', help="folder with lq/ and gt/, or 'val' for data/val (the sample pairs when absent)")
-    p.add_argument('--out', default=None, help='metrics CSV (default: <run>/test_<data>.csv or ./test_<data>.csv)')
+    p.add_argument('--out', default=None, help='metrics CSV (default: <run>/test_<data>.csv, or ./test_<data>.csv)')
     p.add_argument('--arch', default=None); p.add_argument('--which', choices=['best', 'last'], default='best')
     p.add_argument('--crop-border', type=int, default=0); p.add_argument('--y', action='store_true', help='measure on the Y channel')
     p.add_argument('--niqe', action='store_true'); p.add_argument('--limit', type=int, default=None)
     p.add_argument('--tile', type=int, default=None); p.add_argument('--ensemble', action='store_true'); p.add_argument('--save-dir', default=None)
+    p.add_argument('--device', default=None, help=_DEVICE_HELP)
     a = p.parse_args(argv)
-    from fsr.inference import evaluate
+    device = resolve_device(a.device)
     if a.model == 'bicubic': model, origin, out_dir = 'bicubic', 'bicubic', Path('.')
     else:
-        model, origin = load_model(a.model, a.arch, a.which)
-        out_dir = Path(origin).parent.parent if Path(origin).parent.name == 'ckpt' else Path(origin).parent
+        model, origin = load_model(a.model, a.arch, a.which); model.to(device)
+        w = Path(origin)
+        out_dir = Path('.') if w.parent == models_dir() else w.parent.parent if w.parent.name == 'ckpt' else w.parent
     if a.data == 'val' and not Path('val').is_dir():
         from fsr.data import dataset_dir
         a.data = str(dataset_dir('val'))
     pairs = PairedFolder.from_root(a.data, limit=a.limit)
-    df = evaluate(model, pairs, crop_border=a.crop_border, test_y_channel=a.y, niqe=a.niqe, tile=a.tile, ensemble=a.ensemble, save_dir=a.save_dir)
     out = Path(a.out) if a.out else out_dir/f'test_{Path(a.data).resolve().name}.csv'
-    out.parent.mkdir(parents=True, exist_ok=True); df.to_csv(out, index=False)
-    print(df.tail(1).to_string(index=False)); print(f'{origin} on {a.data}: metrics written to {out}')
-    return 0
+    if out.is_dir(): raise ValueError(f'--out {out} is a folder; give a CSV file name')
+    df = evaluate(model, pairs, crop_border=a.crop_border, test_y_channel=a.y, niqe=a.niqe, tile=a.tile, ensemble=a.ensemble,
+                  save_dir=a.save_dir, device=device, csv_path=out)
+    print(df.tail(1).to_string(index=False)); print(f'{origin} on {a.data}: {len(df) - 1} image(s) measured, metrics written to {out}')
+    skipped = df.attrs.get('skipped', [])
+    if skipped: print(f'{len(skipped)} pair(s) skipped (see the warnings above)', file=sys.stderr)
+    return 1 if skipped else 0
 
 def test_cli(): sys.exit(_run(test_main, None))
 
 # %% ../nbs/13_cli.ipynb #9ebd745d
+def _output_paths(files:list, # input image paths
+                  out:Path, # the output folder
+                 )->list: # (input, output) pairs, duplicates removed
+    "Each input's output: its path below the inputs' common folder, as PNG under `out`; an error if two coincide or one replaces its input."
+    inputs = {}
+    for f in files: inputs.setdefault(Path(f).resolve(), Path(f))  # the same file twice is upscaled once
+    root = Path(os.path.commonpath([p.parent for p in inputs]))
+    taken, res = {}, []
+    for p, f in inputs.items():
+        dst = out/p.relative_to(root).with_suffix('.png')
+        if dst in taken: raise ValueError(f'{taken[dst]} and {f} would both be written to {dst}: rename one, or upscale them in separate runs')
+        if dst.resolve() == p: raise ValueError(f'the result for {f} would replace it: choose another --out')
+        taken[dst] = f; res.append((f, dst))
+    return res
+
+# %% ../nbs/13_cli.ipynb #868dcdcd
 def infer_main(argv=None):
-    "fsr-infer: upscale images with a trained model."
+    "fsr-infer: upscale images with a trained or shipped model."
     p = argparse.ArgumentParser(prog='fsr-infer', description=infer_main.__doc__)
-    p.add_argument('model'); p.add_argument('inputs', nargs='+', help='image files or folders')
-    p.add_argument('--out', required=True); p.add_argument('--arch', default=None); p.add_argument('--which', choices=['best', 'last'], default='best')
-    p.add_argument('--tile', type=int, default=None); p.add_argument('--tile-overlap', type=int, default=16)
-    p.add_argument('--ensemble', action='store_true'); p.add_argument('--device', default=None)
+    p.add_argument('model', help='shipped model name (face-b16), run folder, config name, or weights .pth')
+    p.add_argument('inputs', nargs='+', help='image files or folders')
+    p.add_argument('--out', required=True, help='folder for the PNG results (inputs keep their paths below their common folder)')
+    p.add_argument('--arch', default=None); p.add_argument('--which', choices=['best', 'last'], default='best')
+    p.add_argument('--tile', type=int, default=None, help='LQ tile side for bounded memory (default: whole images; tiles on the CPU for large ones and after running out of memory)')
+    p.add_argument('--tile-overlap', type=int, default=16)
+    p.add_argument('--ensemble', action='store_true'); p.add_argument('--device', default=None, help=_DEVICE_HELP)
     a = p.parse_args(argv)
-    from fsr.inference import upscale
-    model, origin = load_model(a.model, a.arch, a.which)
-    files = [f for i in a.inputs for f in (find_images(i) if Path(i).is_dir() else [Path(i)])]
-    failed = []
-    for f in files:
+    out = Path(a.out)
+    if out.exists() and not out.is_dir(): raise ValueError(f'--out {out} is a file; give a folder for the upscaled images')
+    device = resolve_device(a.device)
+    jobs = _output_paths([f for i in a.inputs for f in (find_images(i) if Path(i).is_dir() else [Path(i)])], out)
+    model, origin = load_model(a.model, a.arch, a.which); model.to(device)
+    written, failed = 0, []
+    for f, dst in jobs:
         try: img = load_image(f)
         except (ValueError, FileNotFoundError) as e: failed.append(f'{f}: {e}'); continue
-        sr = upscale(model, img, tile=a.tile, tile_overlap=a.tile_overlap, ensemble=a.ensemble, device=a.device)
-        save_image(sr, Path(a.out)/f'{Path(f).stem}.png')
-    print(f'{len(files) - len(failed)} image(s) upscaled with {origin} into {a.out}')
+        sr = upscale(model, img, tile=a.tile, tile_overlap=a.tile_overlap, ensemble=a.ensemble, device=device)
+        try: save_image(sr, dst)
+        except OSError as e: raise OSError(f'cannot write {dst} ({e.strerror or _first_line(e)}); {written} of {len(jobs)} image(s) were written before it') from None
+        written += 1
+    print(f'{written} image(s) upscaled with {origin} into {out}')
     for m in failed: print(f'  skipped {m}', file=sys.stderr)
     return 0 if not failed else 1
 

@@ -4,25 +4,36 @@
 
 # %% ../nbs/11_inference.ipynb #c7afd2d4
 from __future__ import annotations
-import contextlib, inspect, math, warnings
+import contextlib, csv, inspect, json, math, os, warnings
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from .core import load_image, from_uint8, save_image, imresize
+import torch.nn.functional as F
+from .core import ConfigError, default_device, load_image, from_uint8, save_image, imresize
 from .data import PairedFolder, find_images
 from .metrics import psnr, ssim, niqe as _niqe
 
 # %% auto #0
-__all__ = ['as_image_batch', 'tile_plan', 'tile_weights', 'dihedral', 'dihedral_inverse', 'autocast_dtype', 'inference_context',
-           'upscale', 'evaluate', 'compare_grid']
+__all__ = ['OOM_TILES', 'AUTO_TILE_PIXELS', 'as_image_batch', 'tile_plan', 'tile_weights', 'dihedral', 'dihedral_inverse',
+           'DeviceError', 'resolve_device', 'autocast_dtype', 'inference_context', 'upscale', 'evaluate',
+           'compare_grid', 'models_dir', 'shipped_models', 'guess_arch', 'load_model']
 
 # %% ../nbs/11_inference.ipynb #e578941c
+def _fold(m):
+    "The pixel-unshuffle factor a module applies to its input (RRDBNet ×2/×1 set `fold`), else 1."
+    f = getattr(m, 'fold', 1)
+    return f if isinstance(f, int) and f > 1 else 1
+
 def _in_channels(model):
-    "Input channels of the first Conv2d of `model`, or None when it has none (e.g. a plain function)."
-    if isinstance(model, nn.Module):
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d): return m.in_channels
+    "Image channels `model` takes: its `num_in_ch`, else its first Conv2d's input channels over the unshuffle fold; None for a plain function."
+    if not isinstance(model, nn.Module): return None
+    fold = 1
+    for m in model.modules():
+        n = getattr(m, 'num_in_ch', None)
+        if isinstance(n, int): return n
+        fold = max(fold, _fold(m))
+        if isinstance(m, nn.Conv2d): return m.in_channels // fold ** 2
     return None
 
 def as_image_batch(image, # CHW / NCHW float tensor in [0,1], HWC uint8 RGB array, or an image path
@@ -98,6 +109,26 @@ def dihedral_inverse(x:torch.Tensor, t:int)->torch.Tensor:
     if t & 2: x = x.flip(-2)
     return x.flip(-1) if t & 1 else x
 
+# %% ../nbs/11_inference.ipynb #d0f7f72a
+class DeviceError(RuntimeError):
+    "A device was asked for that this PyTorch cannot use (no GPU, no such GPU index, no MPS)."
+
+def resolve_device(device:str|torch.device|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps', a torch.device; None: $FSR_DEVICE or the best
+                  )->torch.device:
+    "`device`, else `$FSR_DEVICE`, else the best available; a one-line error with the fix when it cannot be used."
+    env = os.environ.get('FSR_DEVICE') if not device else None
+    via = f' (FSR_DEVICE={env})' if env else ''
+    try: d = default_device(device or None)
+    except RuntimeError: raise ValueError(f'unknown device {device or env!r}{via}: use cpu, cuda, cuda:N or mps') from None
+    fix = 'use --device cpu' + (' or unset FSR_DEVICE' if env else '')
+    if d.type == 'cuda':
+        if not torch.cuda.is_available(): raise DeviceError(f'CUDA was requested{via} but no GPU is available; {fix}')
+        n = torch.cuda.device_count()
+        if d.index is not None and d.index >= n: raise DeviceError(f'{d} was requested{via} but only {n} GPU(s) are visible (cuda:0 to cuda:{n - 1}); {fix}')
+    if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()):
+        raise DeviceError(f'MPS was requested{via} but is not available; {fix}')
+    return d
+
 # %% ../nbs/11_inference.ipynb #1b6616b1
 _HALF = {True: torch.float16, 'fp16': torch.float16, 'float16': torch.float16, torch.float16: torch.float16,
          'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16, torch.bfloat16: torch.bfloat16}
@@ -141,6 +172,7 @@ class _Runner:
     def __init__(self, model, ensemble, amp, device, channels_last):
         self.model, self.ensemble, self.amp, self.device = model, ensemble, amp, device
         self.dtype, self.cl, self.proven = _model_dtype(model), channels_last, False
+        self.mult = max([_fold(m) for m in model.modules()] or [1]) if isinstance(model, nn.Module) else 1
 
     def _call(self, x):
         y = self.model(x.contiguous(memory_format=torch.channels_last) if self.cl else x)
@@ -159,13 +191,21 @@ class _Runner:
     def __call__(self, x):
         "Model output for batch `x` (already on the device)."
         if self.dtype is not None and self.amp is None: x = x.to(self.dtype)
-        if self.cl and not self.proven:
-            try: y = self._run(x)
-            except RuntimeError as e:
-                warnings.warn(f'the model failed on a channels-last input ({str(e).splitlines()[0][:200]}); using the contiguous layout')
-                self.cl = False
-            else: self.proven = True; return y
+        h, w = x.shape[-2:]
+        ph, pw = -h % self.mult, -w % self.mult
+        if ph or pw: x = F.pad(x, (0, pw, 0, ph), mode='reflect' if min(h, w) > max(ph, pw) else 'replicate')
+        y = self._first(x) if self.cl and not self.proven else self._run(x)
         self.proven = True
+        if ph or pw: k = y.shape[-2] // x.shape[-2]; y = y[..., :h * k, :w * k]
+        return y
+
+    def _first(self, x):
+        "The first call in channels-last layout, falling back to the contiguous layout if the model fails on it."
+        try: return self._run(x)
+        except RuntimeError as e:
+            if _is_oom(e): raise
+            warnings.warn(f'the model failed on a channels-last input ({str(e).splitlines()[0][:200]}); using the contiguous layout')
+            self.cl = False
         return self._run(x)
 
 def _check_scale(y, x, scale):
@@ -180,6 +220,28 @@ def _check_scale(y, x, scale):
 # %% ../nbs/11_inference.ipynb #77479068
 def _default_batch(device, th, tw):
     return max(1, (512 * 512 if device.type == 'cuda' else 128 * 128) // (th * tw))
+
+OOM_TILES = (512, 256, 128)  # LQ tile sides tried in turn after running out of memory
+AUTO_TILE_PIXELS = 1024 * 1024  # on the CPU, LQ images with more pixels are tiled from the start
+
+def _is_oom(e:BaseException)->bool:
+    "Whether `e` reports running out of memory (CUDA, MPS, or the CPU allocator)."
+    if isinstance(e, (torch.OutOfMemoryError, MemoryError)): return True
+    s = str(e)
+    return isinstance(e, RuntimeError) and any(m in s for m in ('not enough memory', 'DefaultCPUAllocator', 'out of memory'))
+
+def _next_tile(tile, h, w, overlap):
+    "The next automatic tile side after `tile` (None: the whole image) ran out of memory, or None."
+    cur = max(h, w) if tile is None else tile
+    return next((t for t in OOM_TILES if t < cur and t > 2 * overlap), None)
+
+def _oom_advice(device, h, w, tile, overlap, reason):
+    "One line: what ran out of memory, and what to try."
+    how = 'whole' if tile is None else f'in {tile}-pixel tiles'
+    smaller = max(2 * overlap + 16, min(tile or 256, max(h, w)) // 2)
+    alt = '' if device.type == 'cpu' else ' or --device cpu'
+    return f'out of memory on {device} upscaling a {h}x{w} image {how} ({reason}): use a smaller --tile, e.g. --tile {smaller} (tile= in Python){alt}'
+
 
 def _upscale_tiled(run, x, scale, tile, overlap, device, batch_size):
     "Tiled upscaling of NCHW `x` (CPU) into a preallocated CPU output."
@@ -208,14 +270,23 @@ def _upscale_tiled(run, x, scale, tile, overlap, device, batch_size):
             del xb, yb
     return out
 
+def _upscale_once(run, x, scale, tile, overlap, device, batch_size):
+    "One attempt: the whole (CPU) batch `x` at once, or in tiles; the output on the CPU."
+    if tile is None or (x.shape[-2] <= tile and x.shape[-1] <= tile):
+        xd = x.to(device)
+        y = run(xd)
+        _check_scale(y, xd, scale)
+        return y.to('cpu', torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous()
+    return _upscale_tiled(run, x, scale, tile, overlap, device, batch_size)
+
 # %% ../nbs/11_inference.ipynb #7d8a0228
 def upscale(model, # nn.Module (or callable) mapping NCHW [0,1] LQ to SR
             image, # CHW or NCHW float tensor in [0,1], HWC uint8 RGB array, or an image path
             scale:int|None=None, # expected factor; None: read from the model's output (checked either way)
-            tile:int|None=None, # LQ window side; None: the whole image at once
+            tile:int|None=None, # LQ window side; None: the whole image (tiles on the CPU above 1024² LQ pixels or after running out of memory)
             tile_overlap:int=16, # LQ pixels of context kept beyond every seam (tile must exceed 2× this)
             ensemble:bool=False, # ×8 self-ensemble (flips and transposes, averaged)
-            device=None, # where to run; None: where the model is
+            device=None, # where to run ('cpu', 'cuda', ..., checked by `resolve_device`); None: where the model is
             half=None, # autocast: None = float16 on CUDA only; False; True/'fp16'; 'bf16'
             batch_size:int|None=None, # windows per forward pass; None: by window size and device
             channels_last:bool|None=None, # feed the model channels-last batches; None: on the CPU only
@@ -228,22 +299,55 @@ def upscale(model, # nn.Module (or callable) mapping NCHW [0,1] LQ to SR
         if tile <= 2 * tile_overlap: raise ValueError(f'tile={tile} must be larger than 2*tile_overlap={2 * tile_overlap}: each window keeps tile_overlap pixels of context on both sides')
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1): raise ValueError(f'batch_size must be a positive int, got {batch_size!r}')
     if scale is not None and (not isinstance(scale, int) or scale < 1): raise ValueError(f'scale must be a positive int, got {scale!r}')
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = resolve_device(device) if device is not None else _model_device(model)
     amp = autocast_dtype(half, device)
     run = _Runner(model, ensemble, amp, device, device.type == 'cpu' if channels_last is None else channels_last)
     x = x.cpu()
-    with inference_context(model, device):
-        if tile is None or (x.shape[-2] <= tile and x.shape[-1] <= tile):
-            xd = x.to(device)
-            y = run(xd)
-            _check_scale(y, xd, scale)
-            out = y.to('cpu', torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous()
-        else: out = _upscale_tiled(run, x, scale, tile, tile_overlap, device, batch_size)
+    h, w = x.shape[-2:]
+    auto, told = tile is None, False
+    if auto and device.type == 'cpu' and h * w > AUTO_TILE_PIXELS and OOM_TILES[0] > 2 * tile_overlap:
+        tile = OOM_TILES[0]
+        warnings.warn(f'upscaling the {h}x{w} image in {tile}-pixel tiles to bound memory on the CPU (choose with tile= / --tile)')
+    while True:
+        try:
+            with inference_context(model, device): out = _upscale_once(run, x, scale, tile, tile_overlap, device, batch_size)
+            break
+        except Exception as e:
+            if not _is_oom(e): raise
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        # out of the except block, the failed attempt's frames and tensors are released
+        if device.type == 'cuda': torch.cuda.empty_cache()
+        nxt = _next_tile(tile, h, w, tile_overlap) if auto else None
+        if nxt is None: raise torch.OutOfMemoryError(_oom_advice(device, h, w, tile, tile_overlap, reason))
+        if not told:
+            warnings.warn(f'out of memory on {device} upscaling the {h}x{w} image {"whole" if tile is None else f"in {tile}-pixel tiles"}; '
+                          f'retrying in {nxt}-pixel tiles, smaller if needed (choose with tile= / --tile)')
+            told = True
+        tile = nxt
     if out.is_inference(): out = out.clone()  # a normal tensor (in-place ops and autograd allowed)
     out = out.clamp_(0, 1)
     return out[0] if squeeze else out
 
 # %% ../nbs/11_inference.ipynb #7b26b315
+def _first_line(e:BaseException)->str:
+    "The first line of an exception's message, or its type name when the message is empty."
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+class _CsvRows:
+    "Rows written to a CSV file as they come (header from the first row), flushed after each."
+    def __init__(self, path):
+        self.path = Path(path); self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.f, self.w = open(self.path, 'w', newline=''), None
+    def add(self, row:dict):
+        if self.w is None: self.w = csv.DictWriter(self.f, fieldnames=list(row)); self.w.writeheader()
+        self.w.writerow(row); self.f.flush()
+    def close(self): self.f.close()
+
+def _pair_name(ds, i):
+    "The name of pair `i` without loading it."
+    try: return Path(ds.pairs[i][0]).stem
+    except (AttributeError, IndexError, TypeError): return f'pair {i}'
+
 def _lpips_value(fn, sr, gt):
     "LPIPS of one CHW pair with `fn` (an `lpips.LPIPS` gets normalize=True), on `fn`'s device."
     dev = _model_device(fn)
@@ -279,29 +383,43 @@ def evaluate(model, # nn.Module/callable, or None / 'bicubic' for the bicubic ba
              lpips_fn=None, # add LPIPS: a callable of two NCHW [0,1] batches, e.g. fsr.pretrained.lpips_model()
              tile:int|None=None, ensemble:bool=False, # passed to `upscale`
              save_dir:str|Path|None=None, # save each SR as <save_dir>/<name>.png
-             device=None, half=None, # passed to `upscale`
-            ): # pandas DataFrame: one row per image and a final 'mean' row
+             device=None, half=None, # passed to `upscale` (device None: where the model is)
+             csv_path:str|Path|None=None, # also write each row to this CSV as soon as it is measured, the mean row last
+            ): # pandas DataFrame: one row per measured image and a final 'mean' row; skipped pairs in `.attrs['skipped']`
     "PSNR/SSIM (and optionally NIQE, LPIPS) of a model's SR on each pair, with bicubic baseline columns and a mean row."
     import pandas as pd
     if isinstance(model, str) and model != 'bicubic': raise ValueError(f"model must be a network, a callable, None or 'bicubic', got {model!r}")
     is_bicubic = model is None or isinstance(model, str)
     ds = _as_pairs(pairs)
     if save_dir is not None: save_dir = Path(save_dir); save_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in range(len(ds)):
-        item = ds[i]; lq, gt, name = item['lq'], item['gt'], item['name']
-        bic = imresize(lq, ds.scale).clamp(0, 1)
-        sr = bic if is_bicubic else upscale(model, lq, scale=ds.scale, tile=tile, ensemble=ensemble, device=device, half=half)
-        if sr.shape != gt.shape: raise ValueError(f'{name}: SR {tuple(sr.shape)} and GT {tuple(gt.shape)} differ in shape')
-        row = dict(name=name, psnr=psnr(sr, gt, crop_border, test_y_channel), ssim=ssim(sr, gt, crop_border, test_y_channel))
-        if niqe: row['niqe'] = _niqe(sr, crop_border)
-        if lpips_fn is not None: row['lpips'] = _lpips_value(lpips_fn, sr, gt)
-        row.update(psnr_bicubic=psnr(bic, gt, crop_border, test_y_channel), ssim_bicubic=ssim(bic, gt, crop_border, test_y_channel))
-        rows.append(row)
-        if save_dir is not None: save_image(sr, save_dir/f'{name}.png')
-    df = pd.DataFrame(rows)
-    mean = df.drop(columns='name').mean().to_dict()
-    return pd.concat([df, pd.DataFrame([dict(name='mean', **mean)])], ignore_index=True)
+    rows, skipped, out = [], [], _CsvRows(csv_path) if csv_path is not None else None
+    try:
+        for i in range(len(ds)):
+            name = _pair_name(ds, i)
+            try:
+                item = ds[i]; lq, gt, name = item['lq'], item['gt'], item['name']
+                bic = imresize(lq, ds.scale).clamp(0, 1)
+                if bic.shape != gt.shape: raise ValueError(f'GT {tuple(gt.shape[-2:])} is not {ds.scale}x the LQ {tuple(lq.shape[-2:])}')
+                base = dict(psnr_bicubic=psnr(bic, gt, crop_border, test_y_channel), ssim_bicubic=ssim(bic, gt, crop_border, test_y_channel))
+            except (OSError, ValueError) as e:
+                skipped.append(f'{name}: {_first_line(e)}'); warnings.warn(f'skipped pair {skipped[-1]}'); continue
+            sr = bic if is_bicubic else upscale(model, lq, scale=ds.scale, tile=tile, ensemble=ensemble, device=device, half=half)
+            if sr.shape != gt.shape: raise ValueError(f'{name}: SR {tuple(sr.shape)} and GT {tuple(gt.shape)} differ in shape')
+            row = dict(name=name, psnr=psnr(sr, gt, crop_border, test_y_channel), ssim=ssim(sr, gt, crop_border, test_y_channel))
+            if niqe: row['niqe'] = _niqe(sr, crop_border)
+            if lpips_fn is not None: row['lpips'] = _lpips_value(lpips_fn, sr, gt)
+            row.update(base)
+            rows.append(row)
+            if out is not None: out.add(row)
+            if save_dir is not None: save_image(sr, save_dir/f'{name}.png')
+        if not rows: raise ValueError(f'none of the {len(ds)} pairs could be evaluated: ' + '; '.join(skipped[:3]))
+        mean = dict(name='mean', **pd.DataFrame(rows).drop(columns='name').mean().to_dict())
+        if out is not None: out.add(mean)
+    finally:
+        if out is not None: out.close()
+    df = pd.DataFrame(rows + [mean])
+    df.attrs['skipped'] = skipped
+    return df
 
 # %% ../nbs/11_inference.ipynb #00476805
 def compare_grid(lq, # CHW tensor or image path
@@ -318,7 +436,7 @@ def compare_grid(lq, # CHW tensor or image path
     def one(img, name):
         x, _ = as_image_batch(img, name=name)
         if x.shape[0] != 1: raise ValueError(f'{name}: expected one image, got a batch of {x.shape[0]}')
-        return x[0].float()
+        return x[0].float().cpu()  # images on a GPU are drawn (and measured) on the CPU
     lq = one(lq, 'lq')
     srs = {k: one(v, str(k)) for k, v in sr_dict.items()}
     gt = None if gt is None else one(gt, 'gt')
@@ -348,3 +466,127 @@ def compare_grid(lq, # CHW tensor or image path
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+# %% ../nbs/11_inference.ipynb #250b15dc
+def models_dir()->Path:
+    "The folder of the models shipped inside the package (`fsr/models`)."
+    import fsr
+    return Path(fsr.__file__).parent/'models'
+
+def shipped_models()->dict:
+    "Name -> description (architecture, training, validation scores) of each model shipped in `fsr/models`."
+    return {p.stem: json.loads(p.read_text()) for p in sorted(models_dir().glob('*.json'))}
+
+# %% ../nbs/11_inference.ipynb #08f0a370
+def _arch_str(arch:dict)->str:
+    "`Type(key=value, ...)` for messages."
+    d = dict(arch); t = d.pop('type', '?')
+    return f'{t}(' + ', '.join(f'{k}={v}' for k, v in d.items()) + ')'
+
+def _shuffle_scale(convs, nf):
+    "The upscaling of conv + PixelShuffle(r) stages whose convs have `nf·r²` outputs."
+    return math.prod(math.isqrt(int(w.shape[0]) // nf) for w in convs)
+
+def guess_arch(sd:dict, # a generator state dict (fsr, BasicSR or Real-ESRGAN key names)
+              )->dict|None: # an fsr arch dict, or None when no fsr architecture has these keys
+    "The architecture (type, channels, features, blocks, scale) a state dict looks like, from its key names and shapes."
+    def s(k): return tuple(int(n) for n in sd[k].shape) if torch.is_tensor(sd.get(k)) else None
+    nb = len({k.split('.')[1] for k in sd if k.startswith('body.') and k.split('.')[1].isdigit()})
+    ups = [v for k, v in sd.items() if k.startswith('upsample.') and torch.is_tensor(v) and v.ndim == 4]
+    if s('body.0.rdb1.conv1.weight') and s('conv_first.weight') and s('conv_last.weight'):
+        (nf, cin), cout = s('conv_first.weight')[:2], s('conv_last.weight')[0]
+        fold = next((f for f in (1, 2, 4) if cin == cout * f * f), None)
+        if fold is None: return None
+        return dict(type='RRDBNet', num_in_ch=cin // fold ** 2, num_out_ch=cout, scale=4 // fold, num_feat=nf, num_block=nb, num_grow_ch=s('body.0.rdb1.conv1.weight')[0])
+    if s('conv_first.0.weight') and s('body.0.body.0.weight') and s('conv_last.weight'):
+        nf, cin = s('conv_first.0.weight')[:2]
+        return dict(type='SRResNet', num_in_ch=cin, num_out_ch=s('conv_last.weight')[0], num_feat=nf, num_block=nb, upscale=_shuffle_scale(ups, nf))
+    if s('conv_after_body.weight') and s('conv_first.weight') and s('conv_last.weight'):
+        nf, cin = s('conv_first.weight')[:2]
+        return dict(type='EDSR', num_in_ch=cin, num_out_ch=s('conv_last.weight')[0], num_feat=nf, num_block=nb, upscale=_shuffle_scale(ups, nf))
+    if s('upconv1.weight') and s('conv_first.weight') and s('conv_last.weight'):
+        nf, cin = s('conv_first.weight')[:2]
+        up = 4 if s('upconv2.weight') else _shuffle_scale([sd['upconv1.weight']], nf)
+        return dict(type='MSRResNet', num_in_ch=cin, num_out_ch=s('conv_last.weight')[0], num_feat=nf, num_block=nb, upscale=up)
+    return None
+
+# %% ../nbs/11_inference.ipynb #9b4a7ac8
+def _same_arch(a:dict, b:dict)->bool:
+    "Whether two arch dicts build the same network (defaults filled in, `scale`/`upscale` alike)."
+    from fsr.archs import ARCHS
+    def full(d):
+        d = dict(d); t = d.pop('type', None)
+        if t not in ARCHS: return t, d
+        ps = inspect.signature(ARCHS[t]).parameters
+        res = {k: p.default for k, p in ps.items() if p.default is not p.empty}
+        for k, v in d.items(): res[{'scale': 'upscale', 'upscale': 'scale'}[k] if k in ('scale', 'upscale') and k not in ps else k] = v
+        return t, res
+    return full(a) == full(b)
+
+def _configs_like(arch:dict)->list:
+    "Names of the configs in fsr/configs that build `arch`."
+    import yaml, fsr
+    res = []
+    for p in sorted((Path(fsr.__file__).parent/'configs').glob('*.yaml')):
+        try: a = (yaml.safe_load(p.read_text()) or {}).get('arch')
+        except yaml.YAMLError: continue
+        if isinstance(a, dict) and _same_arch(arch, a): res.append(p.stem)
+    return res
+
+def _looks_like(sd:dict)->str:
+    "What a state dict looks like and how to load it, for error messages."
+    g = guess_arch(sd)
+    if g is None: return f"they match none of fsr's architectures (first keys: {', '.join(list(sd)[:3])})"
+    cf = _configs_like(g)
+    return f"they look like {_arch_str(g)}" + (f" (config {', '.join(cf)})" if cf else '') + f"; pass --arch '{json.dumps(g)}' (arch= in Python)"
+
+# %% ../nbs/11_inference.ipynb #030f7d8f
+def _read_weights(path:str|Path)->dict:
+    "The float32 generator state dict in an fsr / BasicSR / Real-ESRGAN weights or checkpoint file; one-line errors naming the file."
+    from fsr.archs import unwrap_state_dict
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'no weights file {path}')
+    if path.stat().st_size == 0: raise ValueError(f'{path} is empty (0 bytes): it was not completely written or downloaded; save or download it again')
+    try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        if 'global' in str(e): raise ValueError(f'refusing to load {path}: it holds pickled objects other than tensors and plain containers, which could run code when loaded') from None
+        raise ValueError(f'{path} is not a readable PyTorch weights file ({type(e).__name__}: {_first_line(e)[:120]}); it may be cut off: save or download it again') from None
+    if isinstance(ckpt, dict) and 'net_g' in ckpt: ckpt = {'params_ema': ckpt.get('ema'), 'params': ckpt['net_g']}  # an fsr training checkpoint
+    sd = unwrap_state_dict(ckpt, 'params_ema', name=str(path))
+    if not sd: raise ValueError(f'{path} holds no weights (an empty state dict)')
+    return {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
+
+# %% ../nbs/11_inference.ipynb #c06842e0
+def load_model(src:str|Path, # shipped name ('face-b16'), run folder, weights/checkpoint file (.pth), or config name
+               arch:dict|str|None=None, # architecture (dict or JSON) for weights without a config beside them
+               which:str='best', # run folders: 'best' (best.pth: best validation PSNR) or 'last' (model.pth: latest weights)
+              )->tuple: # (generator in eval mode, float32 on the CPU; path of the weights file)
+    "A trained generator from a shipped name, a run folder, a weights file or a config name, and the path of its weights."
+    from fsr.archs import build_arch
+    from fsr.train import load_train_config, config_path
+    if which not in ('best', 'last'): raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+    if isinstance(arch, str):
+        try: arch = json.loads(arch)
+        except json.JSONDecodeError as e: raise ValueError(f'--arch is not valid JSON ({e}); give e.g. \'{{"type": "MSRResNet", "num_block": 16}}\'') from None
+    p, shipped, run = Path(src), shipped_models(), None
+    if not p.exists() and str(src) in shipped:
+        weights, arch = models_dir()/shipped[str(src)]['weights'], arch or shipped[str(src)]['arch']
+    elif p.is_dir():
+        run, weights = p, p/('best.pth' if which == 'best' else 'model.pth')
+        if not weights.exists(): weights = p/'model.pth'
+        if not weights.exists(): raise FileNotFoundError(f'no trained weights in {p} (best.pth or model.pth): train first (fsr-train) or give a .pth file')
+    elif p.is_file() or p.suffix in ('.pth', '.pt'): run, weights = (p.parent.parent if p.parent.name == 'ckpt' else p.parent), p
+    else:
+        try: cfg = load_train_config(config_path(str(src)))
+        except ConfigError as e:
+            if 'no config' not in str(e): raise
+            raise FileNotFoundError(f"{str(src)!r} is not a shipped model ({', '.join(shipped) or 'none'}), a run folder, a weights file or a config name") from None
+        return load_model(Path(cfg.out_dir)/cfg.name, arch, which)
+    sd = _read_weights(weights)
+    if arch is None:
+        if not (run/'config.yaml').is_file(): raise ValueError(f'no config.yaml beside {weights} says which architecture the weights are for: {_looks_like(sd)}')
+        arch = load_train_config(run/'config.yaml').arch
+    model = build_arch(arch)
+    try: model.load_state_dict(sd)
+    except RuntimeError: raise ValueError(f'the weights in {weights} do not fit {_arch_str(arch)}: {_looks_like(sd)}') from None
+    return model.eval(), str(weights)
