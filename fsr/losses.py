@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_losses.ipynb #850e5307
 from __future__ import annotations
-import math
+import functools, math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -13,10 +13,11 @@ from .degradation import gaussian_kernel1d
 
 # %% auto #0
 __all__ = ['REDUCTIONS', 'SQUEEZE_LAYERS', 'FEATURE_NETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PERCEPTUAL_PRESETS', 'GAN_TYPES',
-           'LOSSES', 'reduce_loss', 'weight_reduce_loss', 'L1Loss', 'MSELoss', 'CharbonnierLoss', 'vgg_layer_names',
-           'FeatureExtractor', 'gram_matrix', 'PerceptualLoss', 'perceptual_loss', 'TVLoss', 'GANLoss', 'RaGANLoss',
-           'gradient_penalty', 'r1_penalty', 'edge_mask', 'stride_mask', 'self_similarity', 'SSLLoss',
-           'ssl_chunk_bytes', 'ssl_memory_bound', 'ssim_value', 'DSSIMLoss', 'MSEDSSIMLoss', 'LPIPSLoss', 'build_loss']
+           'SSL_CPU_CHUNK', 'LOSSES', 'reduce_loss', 'weight_reduce_loss', 'full_precision', 'L1Loss', 'MSELoss',
+           'CharbonnierLoss', 'vgg_layer_names', 'FeatureExtractor', 'gram_matrix', 'PerceptualLoss', 'perceptual_loss',
+           'TVLoss', 'GANLoss', 'RaGANLoss', 'gradient_penalty', 'r1_penalty', 'edge_mask', 'stride_mask',
+           'ssl_auto_chunk', 'self_similarity', 'SSLLoss', 'ssl_chunk_bytes', 'ssl_memory_bound', 'ssim_value',
+           'DSSIMLoss', 'MSEDSSIMLoss', 'LPIPSLoss', 'build_loss']
 
 # %% ../nbs/08_losses.ipynb #87fbd3bf
 REDUCTIONS = ('none', 'mean', 'sum')
@@ -41,6 +42,23 @@ def weight_reduce_loss(loss:torch.Tensor, weight:torch.Tensor|None=None, reducti
     denom = weight.sum() * (loss.shape[1] if weight.shape[1] == 1 else 1)
     return loss.sum() / denom.clamp_min(1e-12)
 
+# %% ../nbs/08_losses.ipynb #db6fe4cf
+_HALF = (torch.float16, torch.bfloat16)
+
+_autocast_available = getattr(torch.amp, 'is_autocast_available', lambda d: d in ('cpu', 'cuda'))  # torch < 2.4: cpu, cuda
+
+def _promote(x): return x.float() if torch.is_tensor(x) and x.dtype in _HALF else x
+
+def full_precision(fn):
+    "Decorator: call `fn` with autocast off and its float16/bfloat16 tensor arguments promoted to float32."
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        t = next((a for a in (*args, *kwargs.values()) if torch.is_tensor(a)), None)
+        dev = t.device.type if t is not None and _autocast_available(t.device.type) else 'cpu'
+        with torch.autocast(dev, enabled=False):
+            return fn(*map(_promote, args), **{k: _promote(v) for k, v in kwargs.items()})
+    return wrapper
+
 # %% ../nbs/08_losses.ipynb #777a0d7b
 class _PixelLoss(nn.Module):
     "Base for element-wise losses: `loss_weight` × reduce(f(pred, target) · weight)."
@@ -48,6 +66,7 @@ class _PixelLoss(nn.Module):
         super().__init__()
         self.loss_weight, self.reduction = loss_weight, _check_reduction(reduction)
     def elementwise(self, pred, target): raise NotImplementedError
+    @full_precision
     def forward(self, pred:torch.Tensor, target:torch.Tensor, weight:torch.Tensor|None=None)->torch.Tensor:
         if pred.shape != target.shape: raise ValueError(f'prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape')
         return self.loss_weight * weight_reduce_loss(self.elementwise(pred, target), weight, self.reduction)
@@ -122,8 +141,9 @@ def gram_matrix(x:torch.Tensor)->torch.Tensor:
     f = x.reshape(n, c, h * w)
     return f @ f.transpose(1, 2) / (c * h * w)
 
+@full_precision
 def _distance(a, b, criterion, reduction):
-    "Per-image mean L1 or L2 distance, reduced over images."
+    "Per-image mean L1 or L2 distance (in float32 or wider), reduced over images."
     e = (a - b).abs() if criterion == 'l1' else (a - b) ** 2
     return reduce_loss(e.flatten(1).mean(1), reduction)
 
@@ -152,7 +172,8 @@ class PerceptualLoss(nn.Module):
         per = sum(w * _distance(fp[k], ft[k], self.criterion, self.reduction) for k, w in self.layer_weights.items())
         style = None
         if self.style_weight > 0:
-            style = sum(w * _distance(gram_matrix(fp[k]), gram_matrix(ft[k]), self.criterion, self.reduction)
+            gram = full_precision(gram_matrix)
+            style = sum(w * _distance(gram(fp[k]), gram(ft[k]), self.criterion, self.reduction)
                         for k, w in self.layer_weights.items())
             style = self.style_weight * style
         return self.loss_weight * per, style
@@ -186,6 +207,7 @@ class TVLoss(nn.Module):
         if form not in ('l1', 'squared'): raise ValueError(f"unknown TV form {form!r}; use 'l1' or 'squared'")
         self.loss_weight, self.reduction, self.form = loss_weight, _check_reduction(reduction), form
 
+    @full_precision
     def forward(self, x:torch.Tensor)->torch.Tensor:
         dh, dw = x[:, :, 1:, :] - x[:, :, :-1, :], x[:, :, :, 1:] - x[:, :, :, :-1]
         f = (lambda d: d.abs()) if self.form == 'l1' else (lambda d: d ** 2)
@@ -220,6 +242,7 @@ class GANLoss(nn.Module):
         if not is_disc: return -x  # hinge, generator
         return F.relu(1 - x) if target_is_real else F.relu(1 + x)
 
+    @full_precision
     def forward(self, x:torch.Tensor, target_is_real:bool, is_disc:bool=False)->torch.Tensor:
         loss = reduce_loss(self.elementwise(x, target_is_real, is_disc), self.reduction)
         return loss if is_disc else self.loss_weight * loss
@@ -232,11 +255,13 @@ class RaGANLoss(nn.Module):
         self.gan = GANLoss(gan_type, loss_weight=loss_weight, **kwargs)
         self.loss_weight = loss_weight
 
+    @full_precision
     def generator(self, real_pred:torch.Tensor, fake_pred:torch.Tensor)->torch.Tensor:
         "G loss from D(real) (detached here) and D(fake)."
         real_pred = real_pred.detach()
         return (self.gan(real_pred - fake_pred.mean(), False) + self.gan(fake_pred - real_pred.mean(), True)) / 2
 
+    @full_precision
     def discriminator(self, real_pred:torch.Tensor, fake_pred:torch.Tensor)->torch.Tensor:
         "D loss from D(real) and D(fake) (pass D of the detached fake image)."
         real = self.gan(real_pred - fake_pred.detach().mean(), True, is_disc=True)
@@ -248,16 +273,17 @@ def gradient_penalty(critic:nn.Module, real:torch.Tensor, fake:torch.Tensor,
                      weight:torch.Tensor|None=None, # optional element-wise weight on the gradient
                      generator:torch.Generator|None=None)->torch.Tensor:
     "WGAN-GP: mean over samples of (‖∇D(x̂)‖₂ − 1)² at random interpolates x̂ of real and fake."
-    alpha = torch.rand(real.shape[0], *[1] * (real.dim() - 1), generator=generator).to(real)
+    dev = generator.device if generator is not None else real.device
+    alpha = torch.rand(real.shape[0], *[1] * (real.dim() - 1), generator=generator, device=dev).to(real)
     x = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    grad = torch.autograd.grad(critic(x).sum(), x, create_graph=True)[0]
+    grad = torch.autograd.grad(critic(x).sum(), x, create_graph=True)[0].float()  # ‖∇‖ − 1 cancels near the target 1
     if weight is not None: grad = grad * weight
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 def r1_penalty(real_pred:torch.Tensor, real_img:torch.Tensor)->torch.Tensor:
     "R1: mean over samples of ‖∇D(x)‖² at real images (`real_img` must require grad before D is applied)."
     grad = torch.autograd.grad(real_pred.sum(), real_img, create_graph=True)[0]
-    return grad.pow(2).flatten(1).sum(1).mean()
+    return grad.float().pow(2).flatten(1).sum(1).mean()
 
 # %% ../nbs/08_losses.ipynb #07523a6d
 def _pil_gray(q:torch.Tensor)->torch.Tensor:
@@ -265,6 +291,7 @@ def _pil_gray(q:torch.Tensor)->torch.Tensor:
     q = q.to(torch.int64)
     return ((q[:, 0] * 19595 + q[:, 1] * 38470 + q[:, 2] * 7471 + 0x8000) >> 16)[:, None]
 
+@full_precision
 def edge_mask(gt:torch.Tensor, # NCHW RGB in [0,1] (the ground truth)
               threshold:int=20)->torch.Tensor: # (N,1,H,W) bool
     "SSL edge mask: 8-bit gray (PIL), OpenCV 3x3 Laplacian saturated to uint8, > threshold."
@@ -334,6 +361,20 @@ def _similarity_rows(flat:torch.Tensor, pix:torch.Tensor, hw:tuple, ks:int, kw:i
     s = torch.exp(-d / h)
     return s / (s.sum(-1, keepdim=True) + 1e-10) if normalize else s
 
+# %% ../nbs/08_losses.ipynb #633f4961
+SSL_CPU_CHUNK = 1024 # masked pixels per SSL chunk on CPU
+
+def ssl_auto_chunk(device, # where SSL runs
+                   channels:int=3, ks:int=25, kw:int=9, itemsize:int=4,
+                   fraction:float=0.25, # of the free GPU memory one chunk may use
+                  )->int:
+    "Masked pixels per SSL chunk: `SSL_CPU_CHUNK` off CUDA; on CUDA as many as `fraction` of the free memory holds."
+    device = torch.device(device)
+    if device.type != 'cuda': return SSL_CPU_CHUNK
+    free, _ = torch.cuda.mem_get_info(device)
+    per_pixel = ssl_chunk_bytes(1, channels, ks, kw, itemsize) + 2 * channels * ks * ks * itemsize
+    return max(1, int(free * fraction) // per_pixel)
+
 # %% ../nbs/08_losses.ipynb #9652a761
 def _masked_pixels(mask:torch.Tensor, n_img:int, h:int, w:int, stride:int=1):
     "(n, y, x) of the masked pixels, row-major per image, after the stride pattern."
@@ -344,13 +385,14 @@ def _masked_pixels(mask:torch.Tensor, n_img:int, h:int, w:int, stride:int=1):
     n, _, y, x = mask.nonzero(as_tuple=True)
     return n, y, x
 
+@full_precision
 def self_similarity(img:torch.Tensor, # NCHW
                     mask:torch.Tensor, # (N,1,H,W) bool: pixels to describe
                     ks:int=25, # search window
                     kw:int=9, # patch size
                     h:float=0.004, # scaling ("sigma" in the code)
                     normalize:bool=True, # rows sum to 1 ("generalization" in the code)
-                    chunk:int=1024, # masked pixels processed at once
+                    chunk:int|None=None, # masked pixels processed at once (None: `ssl_auto_chunk`)
                     stride:int=1)->torch.Tensor: # (N_masked, ks*ks), images in order, pixels row-major
     "SSL self-similarity rows of the masked pixels of a batch."
     _check_ssl_args(img, ks, kw)
@@ -359,6 +401,7 @@ def self_similarity(img:torch.Tensor, # NCHW
     pad = F.pad(img, (p, p, p, p), mode='reflect')
     flat = pad.permute(0, 2, 3, 1).reshape(-1, img.shape[1])
     pix, hw = torch.stack([n, y, x]), pad.shape[-2:]
+    chunk = chunk or ssl_auto_chunk(img.device, img.shape[1], ks, kw, img.element_size())
     rows = [_similarity_rows(flat, pix[:, i:i + chunk], hw, ks, kw, h, normalize) for i in range(0, len(n), chunk)]
     return torch.cat(rows) if rows else img.new_zeros(0, ks * ks)
 
@@ -399,13 +442,14 @@ class SSLLoss(nn.Module):
                  reduction:str='mean', ks:int=25, kw:int=9, h:float=0.004,
                  threshold:int=20, # edge-mask threshold on the Laplacian
                  mask_stride:int=1, # keep 1/stride of the edge pixels (1: all, as the released code effectively does)
-                 chunk:int=1024, # masked pixels per chunk: bounds the working memory (see `ssl_chunk_bytes`)
+                 chunk:int|None=None, # masked pixels per chunk, bounds the working memory; None: `ssl_auto_chunk`
                  recompute:bool=True): # recompute each chunk in backward (memory independent of the number of chunks)
         super().__init__()
         self.loss_weight, self.alpha, self.reduction = loss_weight, alpha, _check_reduction(reduction)
         self.ks, self.kw, self.h, self.threshold, self.mask_stride = ks, kw, h, threshold, mask_stride
         self.chunk, self.recompute = chunk, recompute
 
+    @full_precision
     def forward(self, sr:torch.Tensor, gt:torch.Tensor, mask:torch.Tensor|None=None)->torch.Tensor:
         if sr.shape != gt.shape: raise ValueError(f'sr {tuple(sr.shape)} and gt {tuple(gt.shape)} differ in shape')
         _check_ssl_args(sr, self.ks, self.kw)
@@ -417,15 +461,15 @@ class SSLLoss(nn.Module):
         flat_sr = pad_sr.permute(0, 2, 3, 1).reshape(-1, C)
         with torch.no_grad(): flat_gt = F.pad(gt, (p, p, p, p), mode='reflect').permute(0, 2, 3, 1).reshape(-1, C)
         pix, hw = torch.stack([n, y, x]), (H + 2 * p, W + 2 * p)
-        sums = sr.new_zeros(N, 2)
-        for i in range(0, len(n), self.chunk):
-            ci = pix[:, i:i + self.chunk]
+        sums, chunk = sr.new_zeros(N, 2), self.chunk or ssl_auto_chunk(sr.device, C, self.ks, self.kw, sr.element_size())
+        for i in range(0, len(n), chunk):
+            ci = pix[:, i:i + chunk]
             with torch.no_grad(): s_gt = _similarity_rows(flat_gt, ci, hw, self.ks, self.kw, self.h)
             args = (flat_sr, ci, s_gt, hw, self.ks, self.kw, self.h)
             if self.recompute and torch.is_grad_enabled() and sr.requires_grad:
                 terms = _RecomputedChunk.apply(*args)
             else: terms = _ssl_chunk_terms(*args)
-            sums = sums.index_add(0, n[i:i + self.chunk], terms)
+            sums = sums.index_add(0, n[i:i + chunk], terms)
         counts = torch.bincount(n, minlength=N).to(sr.dtype) * self.ks * self.ks
         per_img = sums[:, 1] + self.alpha * sums[:, 0]
         if self.reduction == 'sum': out = per_img.sum()
@@ -452,8 +496,9 @@ def _gauss_window(size=11, sigma=1.5, dtype=torch.float32, device=None):
     k = gaussian_kernel1d(size, sigma)
     return (k[:, None] * k[None, :]).to(dtype=dtype, device=device)
 
+@full_precision
 def ssim_value(x:torch.Tensor, y:torch.Tensor)->torch.Tensor:
-    "Differentiable SSIM per image (N,) of NCHW images in [0,1]: Gaussian 11/1.5, valid region."
+    "Differentiable SSIM per image (N,) of NCHW images in [0,1]: Gaussian 11/1.5, valid region, in float32 or wider."
     if x.shape != y.shape: raise ValueError(f'images {tuple(x.shape)} and {tuple(y.shape)} differ in shape')
     if min(x.shape[-2:]) < 11: raise ValueError(f'SSIM needs images of at least 11x11 pixels, got {tuple(x.shape[-2:])}')
     c = x.shape[1]
@@ -470,6 +515,7 @@ class DSSIMLoss(nn.Module):
     "(1 − SSIM)/2, per image, reduced."
     def __init__(self, loss_weight:float=1.0, reduction:str='mean'):
         super().__init__(); self.loss_weight, self.reduction = loss_weight, _check_reduction(reduction)
+    @full_precision
     def forward(self, pred:torch.Tensor, target:torch.Tensor)->torch.Tensor:
         return self.loss_weight * reduce_loss((1 - ssim_value(pred, target)) / 2, self.reduction)
 
@@ -478,6 +524,7 @@ class MSEDSSIMLoss(nn.Module):
     def __init__(self, loss_weight:float=1.0, reduction:str='mean', mse_weight:float=1.0, dssim_weight:float=1.0):
         super().__init__()
         self.loss_weight, self.reduction, self.mse_weight, self.dssim_weight = loss_weight, _check_reduction(reduction), mse_weight, dssim_weight
+    @full_precision
     def forward(self, pred:torch.Tensor, target:torch.Tensor)->torch.Tensor:
         per = self.mse_weight * ((pred - target) ** 2).flatten(1).mean(1) + self.dssim_weight * (1 - ssim_value(pred, target)) / 2
         return self.loss_weight * reduce_loss(per, self.reduction)
@@ -486,7 +533,7 @@ class MSEDSSIMLoss(nn.Module):
 class LPIPSLoss(nn.Module):
     "LPIPS distance as a loss (per image, reduced); inputs NCHW in [0,1]."
     def __init__(self, loss_weight:float=1.0, reduction:str='mean',
-                 net:str='vgg', # 'vgg' (recommended for optimisation), 'alex' or 'squeeze' (weights available offline)
+                 net:str='vgg', # 'vgg' (recommended for optimisation), 'alex' or 'squeeze' (SqueezeNet weights)
                  pretrained:bool=True, # False: random backbone (tests only)
                  download:bool|None=None):
         super().__init__()

@@ -16,12 +16,13 @@ from .data import data_root, dataset_dir, find_images, random_crop
 from .degradation import RealESRGANConfig, apply_params, check_images, degrade, get_preset, sample_params, usm_sharp
 
 # %% auto #0
-__all__ = ['DEGRADATIONS', 'BSD100_TRAIN', 'SSL_KINDS', 'ALIGNED_FACE_BOX', 'SET_NAMES', 'SETS_VERSION', 'METHODS', 'sr_params',
-           'sr_apply', 'MaskNet', 'mask_weights', 'weighted_l1', 'inner_step', 'ood_config', 'metaf2n_degradation',
-           'sample_nonface_images', 'natural_images', 'grad_energy', 'sample_patches', 'MetaF2NConfig',
-           'check_metaf2n_config', 'sample_task', 'TaskSampler', 'SSLTerm', 'OuterLoss', 'meta_step', 'meta_train',
-           'save_metaf2n', 'load_metaf2n', 'aligned_face_box', 'haar_cascade', 'detect_faces', 'face_target', 'adapt',
-           'test_time_adapt', 'paste_faces', 'eval_faces', 'make_metaf2n_sets', 'load_metaf2n_set', 'psnr_outside',
+__all__ = ['DEGRADATIONS', 'BSD100_TRAIN', 'SSL_KINDS', 'ALIGNED_FACE_BOX', 'FACE_TARGETS', 'ORACLE_LABEL', 'DEFAULT_FACE_MODEL',
+           'SET_NAMES', 'SETS_VERSION', 'METHODS', 'sr_params', 'sr_apply', 'MaskNet', 'mask_weights', 'weighted_l1',
+           'inner_step', 'ood_config', 'metaf2n_degradation', 'sample_nonface_images', 'natural_images', 'grad_energy',
+           'sample_patches', 'MetaF2NConfig', 'check_metaf2n_config', 'sample_task', 'TaskSampler', 'SSLTerm',
+           'OuterLoss', 'meta_step', 'meta_train', 'save_metaf2n', 'load_metaf2n', 'aligned_face_box', 'haar_cascade',
+           'detect_faces', 'load_face_model', 'restore_faces', 'build_face_target', 'adapt', 'test_time_adapt',
+           'paste_faces', 'eval_faces', 'make_metaf2n_sets', 'load_metaf2n_set', 'psnr_outside', 'ssim_outside',
            'adapt_and_evaluate']
 
 # %% ../nbs/12_metaf2n.ipynb #fec3d255
@@ -148,6 +149,10 @@ def grad_energy(x:torch.Tensor)->float:
     e = (gray[1:] - gray[:-1]).pow(2).mean() + (gray[:, 1:] - gray[:, :-1]).pow(2).mean()
     return math.log(max(e.item(), 1e-30))
 
+def _draw_device(generator, like):
+    "Where to draw random numbers: the generator's device, else the device of the tensor `like`."
+    return generator.device if generator is not None else like.device
+
 def _fit_box(box, size, w, h):
     "A box (x0,y0,x1,y1) clipped to the image and grown (around its centre) to at least size x size."
     x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -175,13 +180,13 @@ def sample_patches(lq:torch.Tensor, # (1,3,h,w) LQ image
     if tuple(hq.shape[-2:]) != (h * scale, w * scale): raise ValueError(f'target is {tuple(hq.shape[-2:])}, expected {(h * scale, w * scale)} (LQ {h}x{w} times {scale})')
     if h < lq_size or w < lq_size: raise ValueError(f'LQ image {h}x{w} is smaller than a {lq_size}x{lq_size} patch')
     if not boxes: raise ValueError('no boxes to draw patches from')
-    L, H = [], []
+    L, H, dev = [], [], _draw_device(generator, lq)
     for box in boxes:
         x0, y0, x1, y1 = _fit_box(box, lq_size, w, h)
         for _ in range(n):
             for _ in range(max(1, tries)):
-                top = y0 + int(torch.randint(0, y1 - y0 - lq_size + 1, (), generator=generator))
-                left = x0 + int(torch.randint(0, x1 - x0 - lq_size + 1, (), generator=generator))
+                top = y0 + int(torch.randint(0, y1 - y0 - lq_size + 1, (), generator=generator, device=dev))
+                left = x0 + int(torch.randint(0, x1 - x0 - lq_size + 1, (), generator=generator, device=dev))
                 hp = hq[0, :, top * scale:(top + lq_size) * scale, left * scale:(left + lq_size) * scale]
                 if grad_thresh is None or grad_energy(hp) >= grad_thresh: break
             L.append(lq[0, :, top:top + lq_size, left:left + lq_size]); H.append(hp)
@@ -192,7 +197,7 @@ SSL_KINDS = {'kl+l1': 1.0, 'kl': 0.0} # SSL variant -> weight α of its L1 term 
 
 @dataclasses.dataclass
 class MetaF2NConfig:
-    "MetaF2N meta-training; defaults are the official values (REFERENCE §5) where they exist."
+    "MetaF2N meta-training; defaults are the official values (MetaF2N's `config.py` and `train.py`) where they exist."
     preset: str = 'iid' # degradation shared by the face and the natural patches of a task ('iid' = realesrgan)
     scale: int = 4
     face_size: int = 256 # faces are resized to this side before degrading (MetaF2N: aligned 256x256 faces)
@@ -208,7 +213,7 @@ class MetaF2NConfig:
     mask_reg: float = 0.002 # weight of mean((W-1)^2)/2
     grad_thresh: float = -6.0 # face patches: redraw while log(mean grad^2) is below this (at most 5 tries)
     usm_target: bool = True # natural targets are the USM-sharpened GT (as MetaF2N / Real-ESRGAN)
-    lpips_weight: float = 0.0 # MetaF2N: 0.5 (LPIPS-alex); here LPIPS-squeeze when > 0
+    lpips_weight: float = 0.0 # MetaF2N: 0.5 (LPIPS-alex); fsr uses LPIPS-squeeze when > 0
     gan_weight: float = 0.0 # MetaF2N: 0.1 (vanilla GAN, UNet discriminator)
     d_lr: float = 1e-4 # discriminator Adam lr
     ssl_weight: float = 0.0 # λ of the SSL term in the outer loss (0.05 suggested), relative to SSL's released 1e3 scale
@@ -239,7 +244,7 @@ def _mix(*xs)->int:
     "A 62-bit seed from any values (stable across runs and machines)."
     return int.from_bytes(hashlib.sha256(repr(xs).encode()).digest()[:8], 'little') >> 2
 
-def _flip(x, g): return x.flip(-1) if float(torch.rand((), generator=g)) < 0.5 else x
+def _flip(x, g): return x.flip(-1) if float(torch.rand((), generator=g, device=_draw_device(g, x))) < 0.5 else x
 
 def sample_task(face:torch.Tensor, # CHW HQ face (resized to cfg.face_size if it is not that size)
                 naturals:list, # CHW natural images, each at least cfg.nat_patch on both sides
@@ -268,17 +273,26 @@ class TaskSampler:
     def __init__(self, cfg:MetaF2NConfig,
                  faces:str|Path|list|None=None, # folder of HQ faces, a list of paths/CHW tensors; None: dataset_dir('faces')
                  naturals:list|None=None, # CHW natural images; None: natural_images('train')
-                 device:str|torch.device='cpu', # where tasks are degraded (a GPU degrades much faster)
+                 device:str|torch.device|None=None, # where tasks are degraded; None: where each call says (else the CPU)
                 ):
-        self.cfg, self.device = check_metaf2n_config(cfg), torch.device(device)
+        self.cfg, self.device = check_metaf2n_config(cfg), (torch.device(device) if device is not None else None)
         if faces is None: faces = dataset_dir('faces')
         self.faces = find_images(faces) if isinstance(faces, (str, Path)) else list(faces)
         if not self.faces: raise ValueError('no faces to draw tasks from')
-        self.naturals = [x.to(self.device) for x in (naturals if naturals is not None else natural_images('train')[0])]
+        self.naturals = [x.to(self.device or 'cpu') for x in (naturals if naturals is not None else natural_images('train')[0])]
+        self._moved = {}
 
-    def __call__(self, generator:torch.Generator)->dict:
-        f = self.faces[int(torch.randint(0, len(self.faces), (), generator=generator))]
-        return sample_task((f if torch.is_tensor(f) else load_image(f)).to(self.device), self.naturals, self.cfg, generator)
+    def naturals_on(self, device:torch.device)->list:
+        "The natural images on `device` (moved once, then kept)."
+        if device not in self._moved: self._moved[device] = [x.to(device) for x in self.naturals]
+        return self._moved[device]
+
+    def __call__(self, generator:torch.Generator,
+                 device:str|torch.device|None=None, # where to degrade (the model's device); ignored if the sampler has one
+                )->dict:
+        dev = self.device or torch.device(device if device is not None else 'cpu')
+        f = self.faces[int(torch.randint(0, len(self.faces), (), generator=generator, device=generator.device))]
+        return sample_task((f if torch.is_tensor(f) else load_image(f)).to(dev), self.naturals_on(dev), self.cfg, generator)
 
 # %% ../nbs/12_metaf2n.ipynb #8feac42b
 class SSLTerm(nn.Module):
@@ -294,7 +308,8 @@ class SSLTerm(nn.Module):
         mask = edge_mask(target)
         idx = mask.flatten().nonzero().flatten()
         if len(idx) > self.max_pixels:
-            keep = idx[torch.randperm(len(idx), generator=generator)[:self.max_pixels].to(idx.device)]
+            perm = torch.randperm(len(idx), generator=generator, device=_draw_device(generator, idx))
+            keep = idx[perm[:self.max_pixels].to(idx.device)]
             mask = torch.zeros(mask.numel(), dtype=torch.bool, device=mask.device).index_fill_(0, keep, True).view_as(mask)
         return self.loss(sr, target, mask)
 
@@ -373,7 +388,7 @@ def meta_train(model:nn.Module, sampler:TaskSampler,
     dopt = torch.optim.Adam(disc.parameters(), lr=cfg.d_lr, betas=(0.9, 0.99)) if (disc is not None and cfg.gan_weight) else None
     rows, t0 = [], time.perf_counter()
     for it in range(start_iter, start_iter + iters):
-        tasks = [sampler(torch.Generator().manual_seed(_mix(seed, it, k))) for k in range(cfg.meta_batch)]
+        tasks = [sampler(torch.Generator().manual_seed(_mix(seed, it, k)), device=device) for k in range(cfg.meta_batch)]
         tasks = [{k: v.to(device) if torch.is_tensor(v) else v for k, v in t.items()} for t in tasks]
         logs = meta_step(model, masknet, opt, tasks, cfg, crit, dopt, torch.Generator().manual_seed(_mix(seed, it, 'ssl')))
         if (it + 1) % log_every == 0 or it + 1 == start_iter + iters:
@@ -434,25 +449,65 @@ def detect_faces(lq:torch.Tensor, # (1,3,h,w) or (3,h,w) LQ image in [0,1]
     return [(int(x) // scale, int(y) // scale, int(math.ceil((x + w) / scale)), int(math.ceil((y + h) / scale))) for x, y, w, h in found]
 
 # %% ../nbs/12_metaf2n.ipynb #56a2ed5e
-def face_target(lq:torch.Tensor, # (1,3,h,w)
-                boxes:list, scale:int,
-                gt:torch.Tensor|None=None, # (1,3,h*scale,w*scale) oracle GT: used as it is
-                restorer=None, # callable: LQ face crop (1,3,bh,bw) -> restored HQ crop (1,3,bh*scale,bw*scale)
-               )->torch.Tensor:
-    "The HQ target the face patches are cut from: the GT, or the bicubic LQ with each box replaced by `restorer`'s output."
+FACE_TARGETS = ('restorer', 'oracle')
+ORACLE_LABEL = 'oracle (upper bound)' # how results whose face target was the GT are labelled
+DEFAULT_FACE_MODEL = 'face-b16' # the face restorer shipped in fsr/models
+
+def load_face_model(name:str=DEFAULT_FACE_MODEL, # a model shipped in fsr/models (see `fsr.inference.shipped_models`)
+                   )->nn.Module:
+    "A face SR model shipped with fsr: float32 on the CPU, eval mode, frozen; `.fsr_name` holds its name."
+    from fsr.inference import load_model, shipped_models
+    if name not in shipped_models():
+        raise FileNotFoundError(f"no face model {name!r} shipped with fsr (shipped: {', '.join(shipped_models()) or 'none'}): pass restorer=<an SR model>, or face_target='oracle' for a synthetic set")
+    model = load_model(name)[0]
+    model.fsr_name = name
+    return model.eval().requires_grad_(False)
+
+def restore_faces(lq:torch.Tensor, # (1,3,h,w) LQ image
+                  boxes:list, scale:int,
+                  restorer, # a face model, or a callable: LQ crop (1,3,bh,bw) -> HQ crop (1,3,bh*scale,bw*scale)
+                  margin:int=8, # LQ pixels of context around each box given to the restorer (cut off afterwards)
+                 )->torch.Tensor: # (1,3,h*scale,w*scale)
+    "The bicubic-upsampled LQ with each face box replaced by the restorer's output on the LQ crop."
     h, w = lq.shape[-2:]
-    if gt is not None:
-        gt = gt if gt.ndim == 4 else gt[None]
-        if tuple(gt.shape[-2:]) != (h * scale, w * scale): raise ValueError(f'gt is {tuple(gt.shape[-2:])}, expected {(h * scale, w * scale)} for LQ {h}x{w} at x{scale}')
-        return gt.to(lq)
-    if restorer is None: raise ValueError('no face target: pass gt= (oracle, for synthetic sets) or restorer= (a face restoration model, e.g. GPEN)')
     canvas = imresize(lq, scale).clamp(0, 1)
     for box in boxes:
         x0, y0, x1, y1 = _fit_box(box, 1, w, h)
-        out = restorer(lq[..., y0:y1, x0:x1])
-        if tuple(out.shape[-2:]) != ((y1 - y0) * scale, (x1 - x0) * scale): raise ValueError(f'restorer returned {tuple(out.shape[-2:])} for a {y1 - y0}x{x1 - x0} crop; expected x{scale}')
-        canvas[..., y0 * scale:y1 * scale, x0 * scale:x1 * scale] = out.to(canvas)
+        cx0, cy0, cx1, cy1 = max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin)
+        with torch.no_grad(): out = restorer(lq[..., cy0:cy1, cx0:cx1])
+        if tuple(out.shape[-2:]) != ((cy1 - cy0) * scale, (cx1 - cx0) * scale):
+            raise ValueError(f'restorer returned {tuple(out.shape[-2:])} for a {cy1 - cy0}x{cx1 - cx0} crop; expected x{scale}')
+        out = out[..., (y0 - cy0) * scale:(y1 - cy0) * scale, (x0 - cx0) * scale:(x1 - cx0) * scale]
+        canvas[..., y0 * scale:y1 * scale, x0 * scale:x1 * scale] = out.clamp(0, 1).to(canvas)
     return canvas
+
+def _check_face_target(face_target, gt):
+    if face_target not in FACE_TARGETS: raise ValueError(f"face_target must be 'restorer' or 'oracle', got {face_target!r}")
+    if face_target == 'oracle' and gt is None: raise ValueError("face_target='oracle' needs gt= (the HQ image); without one use face_target='restorer'")
+    if face_target == 'restorer' and gt is not None:
+        raise ValueError("gt= was given, but face_target='restorer' must not see the ground truth: drop gt=, or pass face_target='oracle' for the upper bound")
+
+def build_face_target(lq:torch.Tensor, # (1,3,h,w)
+                      boxes:list, scale:int,
+                      face_target:str='restorer', # 'restorer' (blind) or 'oracle' (the GT: an upper bound)
+                      restorer=None, # for 'restorer': a face model or callable (see `restore_faces`)
+                      gt:torch.Tensor|None=None, # for 'oracle': the (1,3,h*scale,w*scale) HQ image
+                     )->torch.Tensor:
+    "The HQ image the face patches are cut from: restored LQ faces ('restorer') or the GT ('oracle')."
+    _check_face_target(face_target, gt)
+    h, w = lq.shape[-2:]
+    if face_target == 'oracle':
+        gt = gt if gt.ndim == 4 else gt[None]
+        if tuple(gt.shape[-2:]) != (h * scale, w * scale): raise ValueError(f'gt is {tuple(gt.shape[-2:])}, expected {(h * scale, w * scale)} for LQ {h}x{w} at x{scale}')
+        return gt.to(lq)
+    if restorer is None: raise ValueError("face_target='restorer' needs restorer= (a face model, e.g. load_face_model())")
+    return restore_faces(lq, boxes, scale, restorer)
+
+def _target_label(face_target, restorer):
+    "'oracle (upper bound)' or 'restorer:<name of the face model>'."
+    if face_target == 'oracle': return ORACLE_LABEL
+    name = DEFAULT_FACE_MODEL if restorer is None else getattr(restorer, 'fsr_name', getattr(restorer, '__name__', type(restorer).__name__))
+    return f'restorer:{name}'
 
 def _model_scale(model, scale):
     s = scale or getattr(model, 'upscale', None) or getattr(model, 'scale', None)
@@ -460,7 +515,7 @@ def _model_scale(model, scale):
     return s
 
 def adapt(model:nn.Module, lq:torch.Tensor, # (1,3,h,w) LQ photo on the model's device
-          target:torch.Tensor, # (1,3,h*scale,w*scale) face target (see `face_target`)
+          target:torch.Tensor, # (1,3,h*scale,w*scale) face target (see `build_face_target`)
           boxes:list, # face boxes in LQ pixels
           masknet:nn.Module|None=None, lr:float=0.01, steps:int=1,
           n_patches:int=16, lq_patch:int=16, scale:int=4,
@@ -478,10 +533,11 @@ def adapt(model:nn.Module, lq:torch.Tensor, # (1,3,h,w) LQ photo on the model's 
 # %% ../nbs/12_metaf2n.ipynb #3726ab71
 def test_time_adapt(model:nn.Module,
                     lq:torch.Tensor, # (1,3,h,w) or (3,h,w) LQ photo in [0,1]
-                    boxes:list|str='haar', # face boxes (x0,y0,x1,y1) in LQ pixels, 'haar' (detect) or 'aligned' (aligned face crop)
-                    gt:torch.Tensor|None=None, # oracle HQ image: the face target for synthetic sets
-                    restorer=None, # or a face restorer callable (see `face_target`)
-                    masknet:nn.Module|None=None,
+                    boxes:list|str='haar', # face boxes (x0,y0,x1,y1) in LQ pixels, 'haar' (detect on the LQ) or 'aligned' (aligned face crop)
+                    face_target:str='restorer', # 'restorer': faces restored from the LQ (blind); 'oracle': the GT faces (an upper bound)
+                    restorer=None, # for 'restorer': a face model or callable (None: `load_face_model()`, the shipped face-b16)
+                    gt:torch.Tensor|None=None, # for 'oracle' only: the HQ image
+                    masknet:nn.Module|None=None, # moved to the SR model's device and dtype
                     lr:float=0.01, steps:int=1, n_patches:int=16, lq_patch:int=16,
                     ssl_weight:float=0.0, ssl_kind:str='kl+l1', ssl_pixels:int=1024, # optional SSL in the adaptation loss
                     scale:int|None=None, # default: model.upscale
@@ -489,22 +545,29 @@ def test_time_adapt(model:nn.Module,
                     cascade_path:str|Path|None=None,
                    )->tuple: # (SR image (1,3,h*s,w*s), info dict)
     "MetaF2N inference: adapt to the photo's faces, then restore the whole photo (unadapted, with a warning, if no face)."
+    _check_face_target(face_target, gt)
     lq = lq if lq.ndim == 4 else lq[None]
     check_images(lq, 'lq')
     s, t0 = _model_scale(model, scale), time.perf_counter()
-    dev = next(model.parameters()).device
-    lq = lq.to(dev)
+    p0 = next(model.parameters())
+    dev, dt = p0.device, p0.dtype
+    lq = lq.to(dev, dt)
     h, w = lq.shape[-2:]
+    detector = boxes if isinstance(boxes, str) else 'given'
     if isinstance(boxes, str):
         if boxes == 'haar': boxes = detect_faces(lq, s, cascade_path=cascade_path)
         elif boxes == 'aligned': boxes = [aligned_face_box(h * s, w * s, s)]
         else: raise ValueError(f"boxes must be a list of (x0,y0,x1,y1), 'haar' or 'aligned', got {boxes!r}")
-    info = dict(adapted=False, boxes=[tuple(b) for b in boxes], loss=float('nan'))
+    info = dict(adapted=False, boxes=[tuple(b) for b in boxes], loss=float('nan'), detector=detector,
+                face_target=_target_label(face_target, restorer))
     if not boxes:
         warnings.warn('no face found: using the unadapted model for this image')
         with torch.no_grad(): sr = model(lq).clamp(0, 1)
         return sr, dict(info, seconds=time.perf_counter() - t0)
-    target = face_target(lq, boxes, s, gt.to(dev) if gt is not None else None, restorer)
+    if face_target == 'restorer' and restorer is None: restorer = load_face_model()
+    for m in (masknet, restorer):
+        if isinstance(m, nn.Module): m.to(dev, dt)  # every module the adaptation uses follows the SR model
+    target = build_face_target(lq, boxes, s, face_target, restorer, gt.to(dev, dt) if gt is not None else None)
     ssl = SSLTerm(ssl_weight, ssl_kind, ssl_pixels).to(dev) if ssl_weight else None
     g = torch.Generator().manual_seed(seed)
     fast, loss = adapt(model, lq, target, boxes, masknet, lr, steps, n_patches, lq_patch, s, ssl, g)
@@ -651,13 +714,35 @@ def psnr_outside(img:torch.Tensor, ref:torch.Tensor, # CHW in [0,1]
     mse = ((a - b)[keep] ** 2).mean()
     return float('inf') if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
+def ssim_outside(img:torch.Tensor, ref:torch.Tensor, # CHW in [0,1]
+                 boxes:list, # boxes in HQ pixels to leave out
+                 crop_border:int=0)->float:
+    "SSIM (8-bit, RGB, 11x11 Gaussian σ 1.5, valid windows) over the windows that touch no box; NaN if none is left."
+    from fsr.degradation import gaussian_kernel1d
+    a, b = (torch.from_numpy(to_uint8(x).astype(np.float64)).permute(2, 0, 1) for x in (img, ref))
+    if crop_border: a, b = (t[:, crop_border:-crop_border, crop_border:-crop_border] for t in (a, b))
+    k = gaussian_kernel1d(11, 1.5).double().tolist()
+    def blur(x): # separable, 'valid'
+        x = sum(k[i] * x[:, i:x.shape[1] - 10 + i] for i in range(11))
+        return sum(k[i] * x[:, :, i:x.shape[2] - 10 + i] for i in range(11))
+    ma, mb = blur(a), blur(b)
+    saa, sbb, sab = blur(a * a) - ma ** 2, blur(b * b) - mb ** 2, blur(a * b) - ma * mb
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    m = ((2 * ma * mb + c1) * (2 * sab + c2) / ((ma ** 2 + mb ** 2 + c1) * (saa + sbb + c2))).mean(0)
+    keep = torch.ones_like(m, dtype=torch.bool)
+    for x0, y0, x1, y1 in boxes:  # the window at (i, j) covers rows i..i+10 and columns j..j+10 of the cropped image
+        keep[max(0, y0 - crop_border - 10):max(0, y1 - crop_border), max(0, x0 - crop_border - 10):max(0, x1 - crop_border)] = False
+    return float(m[keep].mean()) if keep.any() else float('nan')
+
 # %% ../nbs/12_metaf2n.ipynb #9b0b4655
 def adapt_and_evaluate(model:nn.Module, set_dir:str|Path, # an SR model and a set from `make_metaf2n_sets`
                        masknet:nn.Module|None=None,
                        methods:tuple=METHODS, # some of 'generic', 'adapted', 'adapted_ssl'
+                       face_target:str='restorer', # 'restorer' (blind) or 'oracle' (GT faces; rows labelled as an upper bound)
+                       restorer=None, # face model for 'restorer' (None: `load_face_model()`, the shipped face-b16)
                        lr:float=0.01, steps:int=1, n_patches:int=16, lq_patch:int=16,
                        ssl_weight:float=0.05, ssl_kind:str='kl+l1', ssl_pixels:int=1024,
-                       boxes:str='known', # 'known' (the set's boxes) or 'haar' (detect; no face -> unadapted)
+                       boxes:str='known', # 'known' (the set's boxes) or 'haar' (detect on the LQ; no face -> unadapted)
                        crop_border:int=4, niqe:bool=True,
                        lpips_net:str|None='squeeze', # column lpips_<net> (NaN, n/a, if its weights are missing); None: no LPIPS
                        limit:int|None=None, seed:int=0,
@@ -668,6 +753,10 @@ def adapt_and_evaluate(model:nn.Module, set_dir:str|Path, # an SR model and a se
     bad = [x for x in methods if x not in METHODS]
     if bad: raise ValueError(f'unknown method(s) {bad}; use some of {METHODS}')
     if boxes not in ('known', 'haar'): raise ValueError(f"boxes must be 'known' or 'haar', got {boxes!r}")
+    if face_target not in FACE_TARGETS: raise ValueError(f"face_target must be 'restorer' or 'oracle', got {face_target!r}")
+    adapting = any(x != 'generic' for x in methods)
+    if face_target == 'restorer' and restorer is None and adapting: restorer = load_face_model()
+    label = _target_label(face_target, restorer)
     dev, s = next(model.parameters()).device, _model_scale(model, None)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
     rows = []
@@ -678,24 +767,30 @@ def adapt_and_evaluate(model:nn.Module, set_dir:str|Path, # an SR model and a se
             sync(); t0 = time.perf_counter()
             if meth == 'generic':
                 with torch.no_grad(): sr = model(lq).clamp(0, 1)
-                info = dict(adapted=False, boxes=item['boxes'])
+                info = dict(adapted=False, boxes=item['boxes'], detector='none', face_target='none')
             else:
+                oracle = dict(gt=gt[None]) if face_target == 'oracle' else {}
                 with warnings.catch_warnings():
-                    warnings.simplefilter('ignore')  # 'no face found' is recorded in the row instead
-                    sr, info = test_time_adapt(model, lq, bx, gt=gt[None], masknet=masknet, lr=lr, steps=steps, n_patches=n_patches,
-                                               lq_patch=lq_patch, ssl_weight=ssl_weight if meth == 'adapted_ssl' else 0.0,
-                                               ssl_kind=ssl_kind, ssl_pixels=ssl_pixels, scale=s, seed=_mix(seed, i))
+                    warnings.filterwarnings('ignore', message='no face found')  # recorded in the row instead
+                    sr, info = test_time_adapt(model, lq, bx, face_target=face_target, restorer=restorer, masknet=masknet, lr=lr,
+                                               steps=steps, n_patches=n_patches, lq_patch=lq_patch,
+                                               ssl_weight=ssl_weight if meth == 'adapted_ssl' else 0.0, ssl_kind=ssl_kind,
+                                               ssl_pixels=ssl_pixels, scale=s, seed=_mix(seed, i), **oracle)
+                info = dict(info, detector=boxes, face_target=label)
             sync(); sec = time.perf_counter() - t0
             out = sr[0].float().cpu()
-            hq_boxes = [tuple(v * s for v in b) for b in info['boxes']]
+            bg_boxes = [tuple(v * s for v in b) for b in item['boxes']]  # the background: outside the set's faces, for every method
             try: nq = niqe_fn(out) if niqe else float('nan')
             except ValueError: nq = float('nan')
-            row = dict(set=Path(set_dir).name, image=item['name'], method=meth, psnr=psnr(out, gt, crop_border),
-                       ssim=ssim(out, gt, crop_border), psnr_bg=psnr_outside(out, gt, hq_boxes, crop_border))
+            row = dict(set=Path(set_dir).name, image=item['name'], method=meth, face_target=info['face_target'],
+                       detector=info['detector'], psnr=psnr(out, gt, crop_border), ssim=ssim(out, gt, crop_border),
+                       psnr_bg=psnr_outside(out, gt, bg_boxes, crop_border), ssim_bg=ssim_outside(out, gt, bg_boxes, crop_border))
             if lpips_net:
                 v = try_metric(lpips, out, gt, net=lpips_net)
                 row[f'lpips_{lpips_net}'] = float('nan') if v is None else float(v)
             rows.append(dict(row, niqe=nq, seconds=sec, adapted=info['adapted'], n_faces=len(info['boxes'])))
     df = pd.DataFrame(rows)
     if lpips_net and df[f'lpips_{lpips_net}'].isna().any(): df.attrs[f'lpips_{lpips_net}'] = NA_FOOTNOTE
+    if face_target == 'oracle' and adapting:
+        df.attrs['face_target'] = f'{ORACLE_LABEL}: the adapted rows cut their face patches from the GT image'
     return df
