@@ -4,25 +4,26 @@
 
 # %% ../nbs/10_train.ipynb #ae5d1007
 from __future__ import annotations
-import copy, csv, dataclasses, json, math, os, signal, subprocess, sys, time, warnings
+import contextlib, copy, csv, dataclasses, json, math, os, shutil, signal, socket, subprocess, sys, threading, time, warnings
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader, Sampler
 from .core import (ConfigError, apply_overrides, atomic_write, count_params, default_device, from_dict, load_config,
-                      save_config, seed_everything, to_dict)
+                      save_config, seed_everything, strict_fp32, to_dict)
 from .data import AugmentConfig, FaceFolder, PairedFolder, dataset_dir
 from .metrics import psnr_pt, ssim_pt
 from .archs import unwrap_state_dict
 
 # %% auto #0
-__all__ = ['RESUME_FREE_KEYS', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig', 'TrainConfig', 'config_path',
-           'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer', 'cosine_restart_factor',
-           'build_scheduler', 'EMA', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed',
-           'build_pixel_loss', 'save_checkpoint', 'load_checkpoint', 'load_generator_weights', 'Trainer',
-           'cpu_has_bf16', 'make_lq', 'train_step', 'validate', 'append_csv', 'truncate_csv', 'resume_mismatch',
-           'state_dict', 'load', 'weights', 'save', 'tensorboard_writer', 'fit', 'train']
+__all__ = ['RUN_FILES', 'RESUME_FREE_KEYS', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig', 'TrainConfig',
+           'config_path', 'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer',
+           'cosine_restart_factor', 'build_scheduler', 'EMA', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info',
+           'init_distributed', 'build_pixel_loss', 'RunError', 'TrainingInterrupted', 'save_checkpoint',
+           'load_checkpoint', 'load_generator_weights', 'RunLock', 'Trainer', 'close', 'cpu_has_bf16', 'cuda_settings',
+           'amp_settings', 'make_lq', 'StepGuard', 'train_step', 'validate', 'append_csv', 'truncate_csv',
+           'resume_mismatch', 'state_dict', 'load', 'weights', 'save', 'tensorboard_writer', 'fit', 'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
@@ -31,7 +32,7 @@ class DataConfig:
     train: str = 'faces' # 'faces' (data/faces/512, sample set if absent), a folder of HQ images, or 'pairs:<root>' with lq/ gt/
     val: str|None = 'val' # 'val' (data/val), a folder with lq/ and gt/, or ''/None for no validation
     gt_size: int = 128 # HQ crop size
-    batch_size: int = 16 # per process
+    batch_size: int = 16 # per process: under torchrun the effective batch is batch_size x the number of processes
     num_workers: int = 0 # DataLoader workers
     degradation: str = 'ai6126' # fsr.degradation preset used to make LQ on the fly
     scale: int = 4
@@ -96,8 +97,9 @@ class TrainConfig:
     amp: str = 'none' # none | bf16 (CUDA, or a CPU with native bf16: see cpu_has_bf16) | fp16 (CUDA only)
     channels_last: bool = True
     compile: bool = False
-    threads: int|None = None # CPU threads (None: torch's default)
+    threads: int|None = None # CPU threads while training (None: torch's default); runs match bit for bit only at the same count
     max_bad_steps: int = 10 # stop after this many non-finite losses in a row
+    max_param_growth: float = 100.0 # skip a checkpoint whose parameter norm grew more than this factor since the last one (0: no check)
     out_dir: str = 'runs' # runs go to <out_dir>/<name>
     profiles: dict = dataclasses.field(default_factory=dict) # name -> {dotted.key: value}
 
@@ -116,20 +118,60 @@ def config_path(name_or_path:str|Path)->Path:
 _CHOICES = {'optim.type': ('Adam', 'AdamW', 'AdaBelief'), 'scheduler.type': ('CosineAnnealingRestart', 'MultiStep', 'Constant'),
             'pixel_loss': ('l1', 'mse', 'charbonnier', 'mse+dssim'), 'amp': ('none', 'bf16', 'fp16')}
 
+def _require(ok:bool, key:str, value, allowed:str):
+    "Raise ConfigError naming `key`, its value and what is allowed, unless `ok`."
+    if not ok: raise ConfigError(f'{key}={value!r}: {allowed}')
+
+def _check_optim(o:OptimConfig, key:str):
+    "Learning rate, betas and weight decay of one optimizer."
+    _require(math.isfinite(o.lr) and o.lr > 0, f'{key}.lr', o.lr, 'must be a positive number')
+    b = list(o.betas)
+    _require(len(b) == 2 and all(0 <= x < 1 for x in b), f'{key}.betas', b, 'must be two numbers in [0, 1), e.g. [0.9, 0.99]')
+    _require(math.isfinite(o.weight_decay) and o.weight_decay >= 0, f'{key}.weight_decay', o.weight_decay, 'must be >= 0')
+
+def _check_gan(g:GANConfig):
+    "The GAN recipe's loss type, weights, label and discriminator optimizer."
+    from fsr.losses import GAN_TYPES
+    _require(g.gan_type in GAN_TYPES, 'gan.gan_type', g.gan_type, f'choose one of {list(GAN_TYPES)}')
+    _require(g.tv_form in ('l1', 'squared'), 'gan.tv_form', g.tv_form, "choose one of ['l1', 'squared']")
+    for k in ('gan_weight', 'perceptual_weight', 'tv_weight', 'dssim_weight', 'ssl_weight'):
+        _require(math.isfinite(getattr(g, k)) and getattr(g, k) >= 0, f'gan.{k}', getattr(g, k), 'must be >= 0')
+    _require(0 < g.real_label <= 1, 'gan.real_label', g.real_label, 'must be in (0, 1]')
+    _check_optim(g.optim_d, 'gan.optim_d')
+
+# %% ../nbs/10_train.ipynb #457252ee
+def _check_schedule_data(s:SchedulerConfig, d:DataConfig):
+    "Schedule lengths and factors; data sizes, workers and limits."
+    if s.type == 'CosineAnnealingRestart' and len(s.periods) != len(s.restart_weights):
+        raise ConfigError(f'scheduler: {len(s.periods)} periods but {len(s.restart_weights)} restart_weights')
+    _require(s.type != 'CosineAnnealingRestart' or (s.periods and min(s.periods) >= 1), 'scheduler.periods', s.periods,
+             'must be a non-empty list of positive iteration counts')
+    _require(all(w >= 0 for w in s.restart_weights), 'scheduler.restart_weights', s.restart_weights, 'must be >= 0')
+    _require(s.eta_min >= 0, 'scheduler.eta_min', s.eta_min, 'must be >= 0')
+    _require(all(m >= 0 for m in s.milestones), 'scheduler.milestones', s.milestones, 'must be iterations >= 0')
+    _require(s.gamma > 0, 'scheduler.gamma', s.gamma, 'must be positive')
+    for k in ('gt_size', 'batch_size', 'scale'): _require(getattr(d, k) >= 1, f'data.{k}', getattr(d, k), 'must be an integer >= 1')
+    _require(d.num_workers >= 0, 'data.num_workers', d.num_workers, 'must be an integer >= 0')
+    for k in ('train_limit', 'val_limit'):
+        _require(getattr(d, k) is None or getattr(d, k) >= 1, f'data.{k}', getattr(d, k), 'must be null (all) or an integer >= 1')
+    if d.gt_size % d.scale: raise ConfigError(f'data.gt_size={d.gt_size} is not divisible by data.scale={d.scale}')
+
 def check_train_config(cfg:TrainConfig)->TrainConfig:
-    "Raise ConfigError for values a dataclass type cannot rule out."
+    "Raise ConfigError, naming the key and what it may be, for values a dataclass type cannot rule out."
     d = to_dict(cfg)
     for key, allowed in _CHOICES.items():
         v = d
         for k in key.split('.'): v = v[k]
         if v not in allowed: raise ConfigError(f'{key}={v!r}: choose one of {list(allowed)}')
-    s = cfg.scheduler
-    if s.type == 'CosineAnnealingRestart' and len(s.periods) != len(s.restart_weights):
-        raise ConfigError(f'scheduler: {len(s.periods)} periods but {len(s.restart_weights)} restart_weights')
-    if cfg.data.gt_size % cfg.data.scale: raise ConfigError(f'data.gt_size={cfg.data.gt_size} is not divisible by data.scale={cfg.data.scale}')
-    for k in ('iters', 'val_every', 'ckpt_every', 'log_every'):
-        if getattr(cfg, k) <= 0: raise ConfigError(f'{k} must be positive, got {getattr(cfg, k)}')
-    if not 0 <= cfg.ema_decay < 1: raise ConfigError(f'ema_decay must be in [0, 1), got {cfg.ema_decay}')
+    _check_schedule_data(cfg.scheduler, cfg.data)
+    for k in ('iters', 'val_every', 'ckpt_every', 'log_every', 'max_bad_steps'):
+        _require(getattr(cfg, k) >= 1, k, getattr(cfg, k), 'must be an integer >= 1')
+    _require(0 <= cfg.ema_decay < 1, 'ema_decay', cfg.ema_decay, 'must be in [0, 1) (0 turns EMA off)')
+    _require(math.isfinite(cfg.pixel_weight) and cfg.pixel_weight >= 0, 'pixel_weight', cfg.pixel_weight, 'must be >= 0')
+    _require(cfg.threads is None or cfg.threads >= 1, 'threads', cfg.threads, "must be null (torch's default) or an integer >= 1")
+    _require(cfg.max_param_growth == 0 or cfg.max_param_growth > 1, 'max_param_growth', cfg.max_param_growth, 'must be 0 (no check) or a factor > 1')
+    _check_optim(cfg.optim, 'optim')
+    if cfg.gan is not None: _check_gan(cfg.gan)
     if 'type' not in cfg.arch: raise ConfigError(f"arch needs a 'type', got {cfg.arch}")
     from fsr.archs import ARCHS
     if cfg.arch['type'] not in ARCHS: raise ConfigError(f"arch type {cfg.arch['type']!r} unknown; choose one of {sorted(ARCHS)}")
@@ -205,10 +247,13 @@ class EMA:
     def __init__(self, model:nn.Module, decay:float=0.999):
         self.decay, self.model = decay, copy.deepcopy(model).eval().requires_grad_(False)
     @torch.no_grad()
-    def update(self, model:nn.Module):
-        ema_p, p = list(self.model.parameters()), list(model.parameters())
-        torch._foreach_lerp_(ema_p, [x.detach() for x in p], 1 - self.decay)
-        for b_ema, b in zip(self.model.buffers(), model.buffers()): b_ema.copy_(b)
+    def update(self, model:nn.Module, # the trained model
+               ok:torch.Tensor|None=None, # a 0-dim bool on the device: False leaves the average as it is (a skipped step)
+              ):
+        ema_p, p = list(self.model.parameters()), [x.detach() for x in model.parameters()]
+        if ok is None: torch._foreach_lerp_(ema_p, p, 1 - self.decay)
+        else: torch._foreach_lerp_(ema_p, p, [ok.to(p[0].dtype) * (1 - self.decay)] * len(p))  # weight 0 where not ok: no host sync
+        for b_ema, b in zip(self.model.buffers(), model.buffers()): b_ema.copy_(b if ok is None else torch.where(ok, b, b_ema))
     def state_dict(self): return self.model.state_dict()
     def load_state_dict(self, sd): self.model.load_state_dict(sd)
 
@@ -273,10 +318,25 @@ def build_pixel_loss(name:str, weight:float=1.0)->nn.Module:
     from fsr import losses as L
     return {'l1': L.L1Loss, 'mse': L.MSELoss, 'charbonnier': L.CharbonnierLoss, 'mse+dssim': L.MSEDSSIMLoss}[name](loss_weight=weight)
 
+# %% ../nbs/10_train.ipynb #c9ac8d7c
+class RunError(ConfigError):
+    "A run that cannot start or go on as asked (its folder is taken or in use, a checkpoint cannot be written)."
+
+class TrainingInterrupted(RunError):
+    "Training stopped by SIGINT or SIGTERM; the message says which checkpoint to continue from."
+    def __init__(self, msg:str, signum:int=signal.SIGINT): super().__init__(msg); self.signum = signum
+
+@contextlib.contextmanager
+def _writing(path:str|Path, what:str='checkpoint'):
+    "Turn an OSError while writing `path` (disk full, read-only folder) into a one-line RunError."
+    try: yield
+    except OSError as e: raise RunError(f'cannot write {what} to {path}: {e.strerror or e}; free space or choose another --out-dir') from e
+
 # %% ../nbs/10_train.ipynb #82c8572b
 def save_checkpoint(state:dict, path:str|Path)->Path:
-    "Atomically `torch.save` a checkpoint dict."
-    return atomic_write(path, lambda tmp: torch.save(state, tmp)) or Path(path)
+    "Atomically `torch.save` a checkpoint dict; a failed write raises RunError and leaves no partial file."
+    with _writing(path): atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return Path(path)
 
 def load_checkpoint(path:str|Path, map_location='cpu')->dict:
     "Load a checkpoint safely (tensors and plain containers only)."
@@ -298,20 +358,88 @@ def load_generator_weights(model:nn.Module, path:str|Path, prefer_ema:bool=True)
     _unwrap(model).load_state_dict(unwrap_state_dict(ckpt, 'params_ema' if prefer_ema else 'params', name=str(path)))
     return model
 
+# %% ../nbs/10_train.ipynb #af391ae9
+try: import fcntl
+except ImportError: fcntl = None  # Windows: the pid alone
+
+def _pid_alive(pid:int)->bool:
+    "Whether process `pid` runs on this host (on Windows, where this cannot be asked safely, assume it does)."
+    if os.name == 'nt': return True  # os.kill(pid, 0) would send CTRL_C_EVENT there
+    if pid <= 0: return False
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+class RunLock:
+    "Exclusive use of a run folder: `run.lock` holds the owner's pid and host; a lock whose process is gone is taken over."
+    def __init__(self, run_dir:str|Path): self.path, self.fd = Path(run_dir)/'run.lock', None
+    def owner(self)->dict:
+        "Pid, host and start time written in the lock file ({} if there is none)."
+        try: return json.loads(self.path.read_text() or '{}')
+        except (OSError, ValueError): return {}
+    def _alive(self, who:dict)->bool:
+        return bool(who) and (who.get('host') != socket.gethostname() or _pid_alive(int(who.get('pid', 0))))
+    def _refuse(self, who:dict):
+        pid, host = who.get('pid', '?'), who.get('host', '?')
+        me = ' (this process: close() the Trainer that has it)' if pid == os.getpid() and host == socket.gethostname() else ''
+        raise RunError(f'{self.path.parent} is in use by process {pid} on {host} since {who.get("since", "?")}{me}: '
+                       f'wait for that run to end or stop it (if it is gone, delete {self.path})')
+    def acquire(self)->RunLock:
+        "Take the lock (a no-op if this object holds it), or raise RunError naming the live process that does."
+        if self.fd is not None: return self
+        fd = self._open_locked()
+        try:
+            who = self.owner()
+            if self._alive(who): self._refuse(who)
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'))).encode())
+        except BaseException: os.close(fd); raise
+        self.fd = fd
+        return self
+    def release(self):
+        "Give the lock up and delete the file."
+        if self.fd is None: return
+        with contextlib.suppress(FileNotFoundError): os.remove(self.path)
+        os.close(self.fd); self.fd = None
+
+# %% ../nbs/10_train.ipynb #a7c81e53
+def _open_locked(self:RunLock)->int:
+    "A descriptor of the lock file, locked with flock where there is one; RunError if another process holds it."
+    for _ in range(50):
+        try: self.path.parent.mkdir(parents=True, exist_ok=True); fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e: raise RunError(f'cannot create the lock file {self.path}: {e.strerror or e}; choose another --out-dir') from e
+        if fcntl is None: return fd
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd); who = self.owner()
+            if self._alive(who): self._refuse(who)
+            time.sleep(0.2); continue  # its process is gone but a child (a DataLoader worker) still has the file open
+        except OSError: return fd  # a file system without file locks: the pid alone
+        try: same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError: same = False
+        if same: return fd
+        os.close(fd)  # the holder released (deleted) the file between our open and flock: try the new one
+    self._refuse(self.owner())
+RunLock._open_locked = _open_locked
+
 # %% ../nbs/10_train.ipynb #87dd42b3
 class Trainer:
     "Train an SR model as a `TrainConfig` says; `fit()` runs (or resumes) it."
     def __init__(self, cfg:TrainConfig, # a checked config (see `load_train_config`)
-                 resume:bool=False, # continue from <run_dir>/ckpt/last.pth if it exists
+                 resume:bool=False, # continue from <run_dir>/ckpt/last.pth; with none, say so and start from scratch
                  device:str|None=None, # default: cuda > mps > cpu (or $FSR_DEVICE)
                  progress:bool=True, # show a progress bar
                  run_dir:str|Path|None=None, # default: <cfg.out_dir>/<cfg.name>
+                 force:bool=False, # start over in a folder that holds a run: delete its checkpoints, weights and logs
                 ):
+        if resume and force: raise RunError('resume continues a run and force starts it over: choose one (--resume or --force)')
         self.cfg, self.progress = check_train_config(cfg), progress
         self.device = default_device(device)
-        if cfg.threads and self.device.type == 'cpu': torch.set_num_threads(cfg.threads)
+        self._owns_pg = dist_info()[1] > 1 and not torch.distributed.is_initialized()
         self.rank, self.world = init_distributed(self.device)
         if self.device.type == 'cuda' and self.world > 1: self.device = torch.device('cuda', dist_info()[2])
+        cuda_settings(self.device)
         self.run_dir = Path(run_dir) if run_dir else Path(cfg.out_dir)/cfg.name
         self.mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
         seed_everything(cfg.seed)
@@ -319,7 +447,57 @@ class Trainer:
         self._build_data()
         self.it, self.best, self.bad_steps, self.last_val = 0, {'psnr': -math.inf, 'iter': 0}, 0, {}
         self.wall_before, self._fit_t0 = 0.0, None  # training seconds of earlier processes (from the checkpoint)
-        if resume and (self.run_dir/'ckpt'/'last.pth').exists(): self.load(self.run_dir/'ckpt'/'last.pth')
+        self.last_ckpt, self._ref_norms, self._stop = None, None, None  # (path, iteration) of the last checkpoint written or loaded
+        self._guard = StepGuard(self.device, cfg.max_bad_steps)
+        self._lock = RunLock(self.run_dir)
+        try:
+            if self.rank == 0: self._lock.acquire(); found = self._prepare_run_dir(resume, force)
+            else: found = resume and (self.run_dir/'ckpt'/'last.pth').is_file()
+            if found: self.load(self.run_dir/'ckpt'/'last.pth')
+        except BaseException: self.close(); raise
+
+# %% ../nbs/10_train.ipynb #35225442
+RUN_FILES = ('ckpt', 'model.pth', 'best.pth', 'train_log.csv', 'val_log.csv', 'summary.json', 'tb', 'config.yaml')
+
+def _remove_tmp_files(run_dir:Path)->list:
+    "Delete the half-written `.*.tmp` files (see `atomic_write`) that a killed run left in a run folder."
+    gone = [p for d in (run_dir, run_dir/'ckpt') if d.is_dir() for p in d.glob('.*.tmp')]
+    for p in gone: p.unlink(missing_ok=True)
+    return gone
+
+def _clear_run(run_dir:Path, names=RUN_FILES)->list:
+    "Delete a run's own files and folders (`names`) from its folder; returns the names that were there."
+    there = [n for n in names if (run_dir/n).exists()]
+    try:
+        for n in there: shutil.rmtree(run_dir/n) if (run_dir/n).is_dir() else (run_dir/n).unlink()
+    except OSError as e: raise RunError(f'cannot remove {e.filename}: {e.strerror or e}; remove the old run by hand or choose another name=') from e
+    return there
+
+# %% ../nbs/10_train.ipynb #7be846fd
+def _prepare_run_dir(self:Trainer, resume:bool, force:bool)->bool:
+    "Check the run folder against `resume`/`force` and clear what must go (rank 0, holding the lock); True if there is a checkpoint to load."
+    d, ckpt = self.run_dir, self.run_dir/'ckpt'/'last.pth'
+    _remove_tmp_files(d)
+    if resume and ckpt.is_file(): return True
+    held = [n for n in RUN_FILES[:6] if (d/n).exists()]
+    if resume and (d/'model.pth').exists():
+        raise RunError(f'no checkpoint at {ckpt} to resume from, but {d} holds trained weights (model.pth): '
+                       f'start over with --force (force=True: deletes them) or give this run another name= or --out-dir')
+    if held and not (force or resume):
+        raise RunError(f'{d} already holds a run ({", ".join(held)}): continue it with --resume (resume=True), start it over '
+                       f'with --force (force=True: deletes its checkpoints, weights and logs), or give this run another name= or --out-dir')
+    _clear_run(d)
+    if resume: print(f'no checkpoint at {ckpt}; starting from scratch' + (f' (removed {", ".join(held)} of the attempt that wrote none)' if held else ''))
+    elif held: print(f'force: removed {", ".join(held)} of the earlier run in {d}')
+    return False
+Trainer._prepare_run_dir = _prepare_run_dir
+
+def close(self:Trainer):
+    "Give back the run folder's lock and, if this trainer joined it, leave the process group (`train` calls this)."
+    self._lock.release()
+    if self._owns_pg and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
+    self._owns_pg = False
+Trainer.close = close
 
 # %% ../nbs/10_train.ipynb #b7e1c0a1
 def cpu_has_bf16(dtype=torch.bfloat16)->bool:
@@ -327,6 +505,31 @@ def cpu_has_bf16(dtype=torch.bfloat16)->bool:
     if dtype != torch.bfloat16: return False
     try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError): return False
+
+# %% ../nbs/10_train.ipynb #3fb486a0
+def cuda_settings(device:torch.device):
+    "For CUDA training runs, let cuDNN time and pick the fastest convolution algorithms (the training shapes are fixed)."
+    if torch.device(device).type == 'cuda': torch.backends.cudnn.benchmark = True
+
+def _cuda_bf16()->bool:
+    "Whether the current GPU runs bf16 natively (not emulated)."
+    try: return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError: return torch.cuda.is_bf16_supported()
+
+def amp_settings(amp:str, # the config's `amp`: none | bf16 | fp16
+                 device:torch.device|str, # the training device
+                 cuda_bf16:bool|None=None, # the GPU has native bf16 (None: ask torch)
+                 cpu_bf16:bool|None=None, # the CPU has native bf16 kernels (None: `cpu_has_bf16()`)
+                )->tuple: # (autocast dtype or None, whether to use a GradScaler, a note to print or None)
+    "The autocast dtype and loss scaling that `amp` means on `device`."
+    kind = torch.device(device).type
+    if amp == 'none': return None, False, None
+    if kind == 'cuda':
+        if amp == 'fp16': return torch.float16, True, None
+        if _cuda_bf16() if cuda_bf16 is None else cuda_bf16: return torch.bfloat16, False, None
+        return torch.float16, True, 'amp: bf16 is not native on this GPU (compute capability below 8.0): training in fp16 with a GradScaler'
+    if kind == 'cpu' and amp == 'bf16' and (cpu_has_bf16() if cpu_bf16 is None else cpu_bf16): return torch.bfloat16, False, None
+    return None, False, None  # fp16 on a CPU, or another device: float32
 
 # %% ../nbs/10_train.ipynb #f9d44d22
 from .archs import build_arch
@@ -347,10 +550,9 @@ def _build_models(self:Trainer):
         self.net_g = nn.parallel.DistributedDataParallel(self.net_g, device_ids=ids)
         if self.net_d is not None: self.net_d = nn.parallel.DistributedDataParallel(self.net_d, device_ids=ids)
     if cfg.compile and self.device.type == 'cuda': self.net_g = torch.compile(self.net_g)
-    amp = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(cfg.amp)
-    if self.device.type == 'cpu' and amp is not None and not cpu_has_bf16(amp): amp = None
-    self.autocast_dtype = amp
-    self.scaler = torch.amp.GradScaler('cuda') if amp == torch.float16 else None
+    self.autocast_dtype, scaler, note = amp_settings(cfg.amp, self.device)
+    if note and self.rank == 0: print(note)
+    self.scaler = torch.amp.GradScaler('cuda') if scaler else None
 Trainer._build_models = _build_models
 
 # %% ../nbs/10_train.ipynb #f3b71dff
@@ -384,34 +586,68 @@ def _autocast(self:Trainer):
     return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
 Trainer._autocast = _autocast
 
-def _all_finite(self:Trainer, loss:torch.Tensor)->bool:
-    "Whether the loss is finite on every process."
-    ok = torch.isfinite(loss.detach()).float()
-    if self.world > 1: torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
-    return bool(ok.item() > 0)
-Trainer._all_finite = _all_finite
+def _finite(self:Trainer, loss:torch.Tensor)->torch.Tensor:
+    "A 0-dim bool on the device: the loss is finite on every process (no host sync; an all-reduce under DDP)."
+    ok = torch.isfinite(loss.detach())
+    if self.world > 1:
+        okf = ok.float(); torch.distributed.all_reduce(okf, op=torch.distributed.ReduceOp.MIN); ok = okf > 0
+    return ok
+Trainer._finite = _finite
 
-def _skip_bad_step(self:Trainer, opt, what:str):
-    "Skip a step whose loss is not finite; stop after too many in a row."
-    opt.zero_grad(set_to_none=True)
-    self.bad_steps += 1
-    warnings.warn(f'iteration {self.it}: non-finite {what} loss, step skipped ({self.bad_steps} in a row)')
-    if self.bad_steps >= self.cfg.max_bad_steps:
-        raise FloatingPointError(f'{self.bad_steps} non-finite losses in a row at iteration {self.it}; stopped. The last good '
-                                 f'checkpoint {self.run_dir/"ckpt"/"last.pth"} is untouched. Lower optim.lr or check the data.')
-Trainer._skip_bad_step = _skip_bad_step
+# %% ../nbs/10_train.ipynb #04906d64
+class StepGuard:
+    "Counts non-finite steps on the device, so that the host reads them once per log interval instead of every step."
+    def __init__(self, device:torch.device, limit:int): # limit: `max_bad_steps`
+        self.device, self.limit = device, limit
+        self.run = torch.zeros((), dtype=torch.long, device=device)  # non-finite steps in a row, up to now
+        self._new_window()
+    def _new_window(self):
+        z = lambda v: torch.full((), v, dtype=torch.long, device=self.device)
+        self.n, self.first, self.last, self.hit = z(0), z(-1), z(-1), z(-1)
+    def add(self, ok:torch.Tensor, it:int):
+        "Record step `it` (0-based), finite where the device flag `ok` is true."
+        bad = ~ok
+        self.run = torch.where(bad, self.run + 1, 0)
+        self.n = self.n + bad.long()
+        self.first = torch.where(bad & (self.first < 0), it, self.first)
+        self.last = torch.where(bad, it, self.last)
+        self.hit = torch.where((self.hit < 0) & (self.run >= self.limit), it, self.hit)  # where the streak reached the limit
+    def read(self, *extra:torch.Tensor)->tuple:
+        "((in a row, count, first, last, limit hit at) as ints, the `extra` 0-dim tensors as floats), with one host sync; starts a new window."
+        vals = torch.stack([t.double() for t in (self.run, self.n, self.first, self.last, self.hit, *extra)]).tolist()
+        self._new_window()
+        return tuple(int(v) for v in vals[:5]), vals[5:]
 
 # %% ../nbs/10_train.ipynb #9f3b0e67
-def _backward_step(self:Trainer, loss, opt, params):
-    "Backward and optimizer step (with the fp16 grad scaler when used)."
-    if self.scaler:
-        self.scaler.scale(loss).backward(); self.scaler.step(opt); self.scaler.update()
-    else:
-        loss.backward(); opt.step()
-Trainer._backward_step = _backward_step
+def _moments(opt:torch.optim.Optimizer, ps:list)->list:
+    "The optimizer's per-parameter state tensors (Adam's moments) of `ps`, without step counters."
+    return [v for p in ps for k, v in opt.state[p].items() if torch.is_tensor(v) and k != 'step']
+
+def _snapshot(opt:torch.optim.Optimizer)->tuple:
+    "The tensors an optimizer step changes (parameters, moments) and copies of them, to undo the step on the device."
+    ps = [p for g in opt.param_groups for p in g['params'] if p.requires_grad]
+    ts = [p.detach() for p in ps] + _moments(opt, ps)
+    return ps, ts, torch._foreach_mul(ts, 1.0)  # one batched copy (x * 1 is x)
+
+@torch.no_grad()
+def _undo_unless(ok:torch.Tensor, opt:torch.optim.Optimizer, snap:tuple):
+    "Keep the step where the device flag `ok` is true, else restore parameters and moments (moments new in this step to zero)."
+    ps, ts, old = snap
+    for t, o in zip(ts, old): torch.where(ok, t, o, out=t)
+    seen = {id(t) for t in ts}
+    for v in _moments(opt, ps):
+        if id(v) not in seen: v.masked_fill_(~ok, 0)
+
+def _step(self:Trainer, loss:torch.Tensor, ok:torch.Tensor, opt:torch.optim.Optimizer):
+    "Backward and optimizer step (with the fp16 grad scaler when used), undone on the device where `ok` is false."
+    snap = _snapshot(opt)
+    if self.scaler: self.scaler.scale(loss).backward(); self.scaler.step(opt); self.scaler.update()
+    else: loss.backward(); opt.step()
+    _undo_unless(ok, opt, snap)
+Trainer._step = _step
 
 def train_step(self:Trainer, lq:torch.Tensor, gt:torch.Tensor)->dict:
-    "One optimisation step of the generator (and the discriminator for GAN recipes); returns the loss terms."
+    "One optimisation step of the generator (and the discriminator for GAN recipes); returns the loss terms as device tensors."
     self.net_g.train()
     self.opt_g.zero_grad(set_to_none=True)
     with self._autocast():
@@ -419,12 +655,14 @@ def train_step(self:Trainer, lq:torch.Tensor, gt:torch.Tensor)->dict:
         terms = {'pixel': self.pixel_loss(sr.float(), gt)}
         if self.net_d is not None: terms.update(self._gan_g_terms(sr.float(), gt))
         loss = sum(terms.values())
-    if not self._all_finite(loss): self._skip_bad_step(self.opt_g, 'generator'); return {'loss': float('nan')}
-    self.bad_steps = 0
-    self._backward_step(loss, self.opt_g, self.net_g.parameters())
-    if self.ema: self.ema.update(_unwrap(self.net_g))
-    out = {'loss': loss.item(), **{k: v.item() for k, v in terms.items()}}
-    if self.net_d is not None: out.update(self._gan_d_step(sr.detach().float(), gt))
+    ok = self._finite(loss)
+    self._step(loss, ok, self.opt_g)
+    if self.ema: self.ema.update(_unwrap(self.net_g), ok)
+    out = {'loss': loss.detach(), **{k: v.detach() for k, v in terms.items()}}
+    if self.net_d is not None:
+        d_out, ok = self._gan_d_step(sr.detach().float(), gt, ok)
+        out.update(d_out)
+    self._guard.add(ok, self.it)
     return out
 Trainer.train_step = train_step
 
@@ -460,35 +698,37 @@ def _gan_g_terms(self:Trainer, sr:torch.Tensor, gt:torch.Tensor)->dict:
 Trainer._gan_g_terms = _gan_g_terms
 
 # %% ../nbs/10_train.ipynb #344ad28a
-def _gan_d_step(self:Trainer, sr:torch.Tensor, gt:torch.Tensor)->dict:
-    "One discriminator step on real GT vs the detached SR output."
+def _gan_d_step(self:Trainer, sr:torch.Tensor, gt:torch.Tensor, ok_g:torch.Tensor)->tuple:
+    "One discriminator step on real GT vs the detached SR output, kept where it and the generator's step are finite; (terms, flag)."
     self.opt_d.zero_grad(set_to_none=True)
     with self._autocast():
         real, fake = self.net_d(gt), self.net_d(sr)
         if self.cfg.gan.relativistic: loss = self.gan_loss.discriminator(real, fake)
         else: loss = self.gan_loss(real, True, is_disc=True) + self.gan_loss(fake, False, is_disc=True)
-    if not self._all_finite(loss): self._skip_bad_step(self.opt_d, 'discriminator'); return {'d_loss': float('nan')}
-    self._backward_step(loss, self.opt_d, self.net_d.parameters())
-    return {'d_loss': loss.item(), 'd_real': real.detach().float().mean().item(), 'd_fake': fake.detach().float().mean().item()}
+    ok = ok_g & self._finite(loss)
+    self._step(loss, ok, self.opt_d)
+    return {'d_loss': loss.detach(), 'd_real': real.detach().float().mean(), 'd_fake': fake.detach().float().mean()}, ok
 Trainer._gan_d_step = _gan_d_step
 
 # %% ../nbs/10_train.ipynb #5ea8dcb9
 @torch.no_grad()
 def validate(self:Trainer)->dict:
-    "PSNR/SSIM (and NIQE if asked) of the EMA generator on the validation pairs, averaged."
+    "PSNR/SSIM (and NIQE if asked) of the EMA generator on the validation pairs, averaged; in strict float32 (no autocast, no TF32)."
     net = self.ema.model if self.ema else _unwrap(self.net_g)
     was_training = net.training; net.eval()
-    rows = []
-    for i in range(len(self.val_ds)):
-        item = self.val_ds[i]
-        lq, gt = item['lq'][None].to(self.device, memory_format=self.mf), item['gt'][None].to(self.device)
-        sr = net(lq).float().clamp(0, 1) # full precision: metrics must not depend on amp
-        r = {'psnr': psnr_pt(sr, gt).item(), 'ssim': ssim_pt(sr, gt).item()}
-        if self.cfg.val_niqe:
-            from fsr.metrics import niqe
-            r['niqe'] = niqe(sr[0].cpu())
-        rows.append(r)
+    scores, niqes = [], []
+    with strict_fp32():
+        for i in range(len(self.val_ds)):
+            item = self.val_ds[i]
+            lq, gt = item['lq'][None].to(self.device, memory_format=self.mf), item['gt'][None].to(self.device)
+            sr = net(lq).float().clamp(0, 1)
+            scores.append(torch.cat([psnr_pt(sr, gt).reshape(-1), ssim_pt(sr, gt).reshape(-1)]))
+            if self.cfg.val_niqe:
+                from fsr.metrics import niqe
+                niqes.append(niqe(sr[0].cpu()))
     net.train(was_training)
+    rows = [dict(zip(('psnr', 'ssim'), s)) for s in torch.stack(scores).tolist()]  # one host sync for the whole set
+    for r, q in zip(rows, niqes): r['niqe'] = q
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
 Trainer.validate = validate
 
@@ -514,7 +754,7 @@ def truncate_csv(path:Path, max_iter:int):
 
 # %% ../nbs/10_train.ipynb #c3a9e5d1
 RESUME_FREE_KEYS = {'name', 'out_dir', 'threads', 'iters', 'val_every', 'ckpt_every', 'log_every', 'val_niqe', 'profiles',
-                    'compile', 'data.num_workers', 'data.val', 'data.val_limit'}
+                    'compile', 'data.num_workers', 'data.val', 'data.val_limit', 'max_bad_steps', 'max_param_growth'}
 
 def resume_mismatch(saved:dict, # the config stored in a checkpoint
                     cfg:dict, # the config asked for now
@@ -544,8 +784,8 @@ def state_dict(self:Trainer)->dict:
 Trainer.state_dict = state_dict
 
 def load(self:Trainer, path:str|Path):
-    "Restore a checkpoint written by `save`."
-    st = load_checkpoint(path, map_location=self.device)
+    "Restore a checkpoint written by `save`; read to the CPU first, so that Adam's step counters stay on the CPU."
+    st = load_checkpoint(path, map_location='cpu')
     if 'config' in st and (diff := resume_mismatch(st['config'], to_dict(self.cfg))):
         raise ValueError(f'{path} was trained with other settings ({"; ".join(diff)}): resume with the same config, '
                          f'or start a new run (another name or out_dir)')
@@ -557,6 +797,7 @@ def load(self:Trainer, path:str|Path):
     torch.set_rng_state(st['rng_cpu'].cpu())
     if 'rng_cuda' in st and self.device.type == 'cuda': torch.cuda.set_rng_state(st['rng_cuda'].cpu(), self.device)
     self.it, self.best, self.wall_before = st['iter'], st['best'], float(st.get('wall_s', 0.0))
+    self.last_ckpt, self._ref_norms = (Path(path), self.it), None
     if self.rank == 0:
         for name in ('train_log.csv', 'val_log.csv'): truncate_csv(self.run_dir/name, self.it)
 Trainer.load = load
@@ -569,11 +810,44 @@ def weights(self:Trainer)->dict:
     return w
 Trainer.weights = weights
 
-def save(self:Trainer):
-    "Write ckpt/last.pth (full state) and model.pth (weights) atomically; rank 0 only."
-    if self.rank != 0: return
-    save_checkpoint(self.state_dict(), self.run_dir/'ckpt'/'last.pth')
+def _state_ok(self:Trainer)->tuple:
+    "(why the weights must not be checkpointed or None, parameter norm of each network), with one host sync."
+    nets = {'generator': _unwrap(self.net_g), **({'EMA': self.ema.model} if self.ema else {}),
+            **({'discriminator': _unwrap(self.net_d)} if self.net_d is not None else {})}
+    t = [torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.detach().float() for p in m.parameters()]))) for m in nets.values()]
+    norms, g = dict(zip(nets, torch.stack(t).tolist())), self.cfg.max_param_growth
+    for k, v in norms.items():
+        ref = (self._ref_norms or {}).get(k)
+        if not math.isfinite(v): return f'the {k} weights are not finite', norms
+        if g and ref and v > g * ref: return f'the {k} weight norm grew from {ref:.3g} to {v:.3g}, more than max_param_growth={g:g} times', norms
+    return None, norms
+Trainer._state_ok = _state_ok
+
+def _ckpt_note(self:Trainer)->str:
+    "Which checkpoint there is to go back to, or that there is none."
+    if self.rank != 0: return 'Rank 0 names the checkpoint to go back to.'
+    if self.last_ckpt is None: return f'No checkpoint was written: {self.run_dir/"ckpt"/"last.pth"} does not exist.'
+    return f'The last good checkpoint is {self.last_ckpt[0]} (iteration {self.last_ckpt[1]}).'
+Trainer._ckpt_note = _ckpt_note
+
+# %% ../nbs/10_train.ipynb #34e0d4f3
+def _try_save(self:Trainer)->str|None:
+    "Write ckpt/last.pth and model.pth unless the weights are unsound; None if written, else the reason."
+    why, norms = self._state_ok()
+    if why: return why
+    ckpt = self.run_dir/'ckpt'/'last.pth'
+    save_checkpoint(self.state_dict(), ckpt)
     save_checkpoint(self.weights(), self.run_dir/'model.pth')
+    self.last_ckpt, self._ref_norms = (ckpt, self.it), norms
+    return None
+Trainer._try_save = _try_save
+
+def save(self:Trainer)->bool:
+    "Write ckpt/last.pth (full state) and model.pth (weights) atomically, rank 0 only, if the weights are finite and have not exploded; True if written."
+    if self.rank != 0: return False
+    why = self._try_save()
+    if why: warnings.warn(f'iteration {self.it}: no checkpoint written: {why}. {self._ckpt_note()}')
+    return why is None
 Trainer.save = save
 
 # %% ../nbs/10_train.ipynb #7a3df123
@@ -584,7 +858,8 @@ def _log_val(self:Trainer):
     if improved:
         self.best = {'psnr': self.last_val['psnr'], 'iter': self.it}
         save_checkpoint(self.weights(), self.run_dir/'best.pth')
-    append_csv(self.run_dir/'val_log.csv', {'iter': self.it, **self.last_val, 'best_psnr': self.best['psnr']})
+    with _writing(self.run_dir/'val_log.csv', 'the validation log'):
+        append_csv(self.run_dir/'val_log.csv', {'iter': self.it, **self.last_val, 'best_psnr': self.best['psnr']})
     if getattr(self, 'tb', None): [self.tb.add_scalar(f'val/{k}', v, self.it) for k, v in self.last_val.items()]
 Trainer._log_val = _log_val
 
@@ -604,56 +879,150 @@ def tensorboard_writer(log_dir:Path):
     except ImportError: return None
     return SummaryWriter(str(log_dir))
 
+# %% ../nbs/10_train.ipynb #adf29e32
+@contextlib.contextmanager
+def _stop_signals(self:Trainer):
+    "While training, SIGINT and SIGTERM ask for a stop at the end of the current iteration; a second SIGINT stops at once."
+    self._stop = None
+    if threading.current_thread() is not threading.main_thread(): yield; return  # only the main thread may set handlers
+    def ask(signum, frame):
+        if self._stop is not None and signum == signal.SIGINT: raise KeyboardInterrupt
+        self._stop = signum
+    old = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+    try: yield
+    finally:
+        for s, h in old.items(): signal.signal(s, h if h is not None else signal.SIG_DFL)
+Trainer._stop_signals = _stop_signals
+
+def _stop_requested(self:Trainer, sync_point:bool)->int|None:
+    "The signal that asked for a stop: seen at once in one process, agreed by all processes at sync points under DDP."
+    if self.world == 1: return self._stop
+    if not sync_point: return None
+    flag = torch.tensor(float(self._stop or 0), device=self.device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return int(flag.item()) or None
+Trainer._stop_requested = _stop_requested
+
+def _interrupted(self:Trainer, signum:int):
+    "After SIGINT/SIGTERM: checkpoint the state if it is sound, then raise TrainingInterrupted with one line on how to go on."
+    (run, *_), _ = self._guard.read()
+    self.bad_steps, name = run, signal.Signals(signum).name
+    where = f'interrupted by {name} at iteration {self.it}'
+    if self.rank != 0: raise TrainingInterrupted(f'{where} (rank {self.rank}; rank 0 writes the checkpoint)', signum)
+    why = f'{run} non-finite losses in a row just before' if run else self._try_save()
+    if why is None: raise TrainingInterrupted(f'{where}: checkpoint saved to {self.last_ckpt[0]}; continue with --resume', signum)
+    raise TrainingInterrupted(f'{where}: no checkpoint written ({why}). {self._ckpt_note()}', signum)
+Trainer._interrupted = _interrupted
+
+# %% ../nbs/10_train.ipynb #1fabea1a
+def _check_window(self:Trainer, out:dict)->dict:
+    "Read the NaN guard's counters and the last step's losses (one host sync); warn about skipped steps, stop after too many in a row."
+    (run, n, first, last, hit), vals = self._guard.read(*out.values())
+    self.bad_steps = run
+    if n: warnings.warn(f'iteration {first}: non-finite loss, step skipped ({run} in a row)' if n == 1 else
+                        f'iterations {first}..{last}: {n} non-finite losses, steps skipped ({run} in a row at iteration {self.it - 1})')
+    if hit >= 0: raise FloatingPointError(f'{self.cfg.max_bad_steps} non-finite losses in a row at iteration {hit}; stopped. '
+                                          f'{self._ckpt_note()} Lower optim.lr or check the data.')
+    return dict(zip(out, vals))
+Trainer._check_window = _check_window
+
+def _after_step(self:Trainer, out:dict, win:dict, bar):
+    "Log, validate, checkpoint or stop when one is due; only then does the host wait for the device."
+    cfg, it = self.cfg, self.it
+    log = it % cfg.log_every == 0 or it == cfg.iters
+    val = self.val_ds is not None and (it % cfg.val_every == 0 or it == cfg.iters)
+    ckpt = it % cfg.ckpt_every == 0 or it == cfg.iters
+    stop = self._stop_requested(log or val or ckpt)
+    if not (log or val or ckpt or stop): return
+    vals = self._check_window(out)
+    if self.rank == 0 and log:
+        now = time.perf_counter()  # per-iteration means since the last row: data waiting, and the rest
+        row = {'iter': it, 'lr': self.opt_g.param_groups[0]['lr'], **vals, 'sec_data': round(win['data'] / win['n'], 4),
+               'sec_step': round((now - win['t'] - win['data']) / win['n'], 4)}
+        with _writing(self.run_dir/'train_log.csv', 'the training log'): append_csv(self.run_dir/'train_log.csv', row)
+        if self.tb: [self.tb.add_scalar(f'train/{k}', v, it) for k, v in row.items() if k != 'iter']
+        bar.set_postfix(loss=f"{vals['loss']:.4f}", psnr=f"{self.last_val.get('psnr', float('nan')):.2f}", refresh=False)
+        win.update(t=now, data=0.0, n=0)
+    if stop and it < cfg.iters: self._interrupted(stop)  # at the last iteration, just finish
+    t = time.perf_counter()
+    if val and self.rank == 0: self._log_val()
+    if ckpt and self.bad_steps == 0: self.save()  # never mid NaN-streak
+    win['t'] += time.perf_counter() - t  # validation and checkpoints are not training time
+Trainer._after_step = _after_step
+
 # %% ../nbs/10_train.ipynb #42b06cf1
 def fit(self:Trainer)->dict:
-    "Run (or continue) training to `cfg.iters`; returns a summary dict."
+    "Run (or continue) training to `cfg.iters`; returns a summary dict. SIGINT/SIGTERM save a checkpoint and raise `TrainingInterrupted`."
+    if self.rank == 0: self._lock.acquire()
+    threads = torch.get_num_threads()
+    if self.cfg.threads and self.device.type == 'cpu': torch.set_num_threads(self.cfg.threads)
+    try:
+        with self._stop_signals(): return self._train_loop()
+    finally:
+        torch.set_num_threads(threads)
+        self._lock.release()
+Trainer.fit = fit
+
+def _train_loop(self:Trainer)->dict:
+    "The iterations of `fit`, and its summary."
     from tqdm.auto import tqdm
     cfg = self.cfg
-    self.run_dir.mkdir(parents=True, exist_ok=True)
-    if self.rank == 0: save_config(cfg, self.run_dir/'config.yaml')
+    with _writing(self.run_dir/'config.yaml', 'the config'):
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0: save_config(cfg, self.run_dir/'config.yaml')
     sampler = SeededBatches(len(self.train_ds), cfg.data.batch_size, cfg.seed, self.it, cfg.iters, self.rank, self.world)
     dl = DataLoader(self.train_ds, batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=self.device.type == 'cuda')
     bar = tqdm(total=cfg.iters, initial=self.it, disable=not self.progress or self.rank != 0, dynamic_ncols=True, desc=cfg.name)
     self.tb = tensorboard_writer(self.run_dir/'tb') if self.rank == 0 else None
-    t0, start_it, t_data = time.perf_counter(), self.it, time.perf_counter()
-    self._fit_t0 = t0
-    for batch in dl:
-        lq, gt = self._fetch(batch)
-        t_step = time.perf_counter()
-        out = self.train_step(lq, gt)
-        self.sched_g.step()
-        if self.net_d is not None: self.sched_d.step()
-        self.it += 1
-        now = time.perf_counter()
-        if self.rank == 0:
-            if self.it % cfg.log_every == 0 or self.it == cfg.iters:
-                row = {'iter': self.it, 'lr': self.opt_g.param_groups[0]['lr'], **out, 'sec_data': round(t_step - t_data, 4), 'sec_step': round(now - t_step, 4)}
-                append_csv(self.run_dir/'train_log.csv', row)
-                if self.tb: [self.tb.add_scalar(f'train/{k}', v, self.it) for k, v in row.items() if k != 'iter']
-            if self.val_ds is not None and (self.it % cfg.val_every == 0 or self.it == cfg.iters): self._log_val()
-            bar.set_postfix(loss=f"{out['loss']:.4f}", psnr=f"{self.last_val.get('psnr', float('nan')):.2f}", refresh=False)
-            bar.update(1)
-        if (self.it % cfg.ckpt_every == 0 or self.it == cfg.iters) and self.bad_steps == 0: self.save()  # never mid NaN-streak
-        t_data = time.perf_counter()
-    bar.close()
-    if self.tb: self.tb.close()
+    self._guard = StepGuard(self.device, cfg.max_bad_steps)
+    if self._ref_norms is None: self._ref_norms = self._state_ok()[1]  # what "exploded" is measured against
+    t0 = time.perf_counter(); start_it, self._fit_t0 = self.it, t0
+    win, batches = dict(t=t0, data=0.0, n=0), iter(dl)
+    try:
+        while self.it < cfg.iters:
+            t = time.perf_counter()
+            try: batch = next(batches)
+            except StopIteration: break
+            except Exception:
+                if self._stop is None: raise
+                self._interrupted(self._stop)  # Ctrl-C in a terminal also stops the DataLoader's workers
+            lq, gt = self._fetch(batch)
+            win['data'] += time.perf_counter() - t
+            out = self.train_step(lq, gt)
+            self.sched_g.step()
+            if self.net_d is not None: self.sched_d.step()
+            self.it += 1; win['n'] += 1
+            if self.rank == 0: bar.update(1)
+            self._after_step(out, win, bar)
+    finally:
+        bar.close()
+        if self.tb: self.tb.close()
     wall = time.perf_counter() - t0
     total = self.wall_before + wall  # a resumed run reports the time of every process that trained it
     self._fit_t0 = None; self.wall_before = total
+    if self.world > 1: box = [self.best]; torch.distributed.broadcast_object_list(box, src=0); self.best = box[0]
     summary = dict(name=cfg.name, iters=self.it, iters_this_run=self.it - start_it, wall_s=round(total, 2), wall_s_this_run=round(wall, 2),
                    sec_per_iter=round(total / max(1, self.it), 4), best_psnr=self.best['psnr'], best_iter=self.best['iter'],
                    device=str(self.device), world_size=self.world, params=count_params(_unwrap(self.net_g)))
-    if self.rank == 0: atomic_write(self.run_dir/'summary.json', lambda t: Path(t).write_text(json.dumps(summary, indent=1)))
+    if self.rank == 0:
+        with _writing(self.run_dir/'summary.json', 'the summary'):
+            atomic_write(self.run_dir/'summary.json', lambda t: Path(t).write_text(json.dumps(summary, indent=1)))
     return summary
-Trainer.fit = fit
+Trainer._train_loop = _train_loop
 
 # %% ../nbs/10_train.ipynb #d00a13d9
 def train(config:str|Path|dict|TrainConfig, # a config name, YAML path, dict or TrainConfig
           profile:str|None=None, # smoke | cpu | full
           overrides:list|None=None, # 'key=value' strings
-          resume:bool=False, device:str|None=None, progress:bool=True, run_dir:str|Path|None=None)->Trainer:
+          resume:bool=False, # continue from <run_dir>/ckpt/last.pth (with none, say so and start from scratch)
+          device:str|None=None, # default: cuda > mps > cpu (or $FSR_DEVICE)
+          progress:bool=True, # show a progress bar
+          run_dir:str|Path|None=None, # default: <out_dir>/<name>
+          force:bool=False, # start over in a folder that holds a run (deletes its checkpoints, weights and logs)
+         )->Trainer:
     "Build a `Trainer` from a config and run it; returns the trainer (weights, logs and summary are in its run_dir)."
     cfg = load_train_config(to_dict(config) if isinstance(config, TrainConfig) else config, profile, overrides)
-    tr = Trainer(cfg, resume=resume, device=device, progress=progress, run_dir=run_dir)
-    tr.fit()
+    tr = Trainer(cfg, resume=resume, device=device, progress=progress, run_dir=run_dir, force=force)
+    try: tr.fit()
+    finally: tr.close()
     return tr
