@@ -88,7 +88,7 @@ def train_main(argv=None):
     except Exception as e:
         if not _is_oom(e): raise
         raise torch.OutOfMemoryError(f'out of memory while training on {device} ({_first_line(e)[:160]}): lower data.batch_size or data.gt_size with --set, or use --device cpu') from None
-    print(f'done: {tr.run_dir} (best val PSNR {tr.best["psnr"]:.3f} dB at iteration {tr.best["iter"]})')
+    if tr.rank == 0: print(f'done: {tr.run_dir} (best val PSNR {tr.best["psnr"]:.3f} dB at iteration {tr.best["iter"]})')
     return 0
 
 def train_cli(): sys.exit(_run(train_main, None))

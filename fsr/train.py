@@ -17,13 +17,14 @@ from .metrics import psnr_pt, ssim_pt
 from .archs import unwrap_state_dict
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'RESUME_FREE_KEYS', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig', 'TrainConfig',
-           'config_path', 'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer',
+__all__ = ['RUN_FILES', 'RESUME_FREE_KEYS', 'NEW_KEY_DEFAULTS', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig',
+           'TrainConfig', 'config_path', 'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer',
            'cosine_restart_factor', 'build_scheduler', 'EMA', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info',
            'init_distributed', 'build_pixel_loss', 'RunError', 'TrainingInterrupted', 'save_checkpoint',
            'load_checkpoint', 'load_generator_weights', 'RunLock', 'Trainer', 'close', 'cpu_has_bf16', 'cuda_settings',
            'amp_settings', 'make_lq', 'StepGuard', 'train_step', 'validate', 'append_csv', 'truncate_csv',
-           'resume_mismatch', 'state_dict', 'load', 'weights', 'save', 'tensorboard_writer', 'fit', 'train']
+           'resume_mismatch', 'train_seconds', 'state_dict', 'load', 'weights', 'save', 'tensorboard_writer', 'fit',
+           'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
@@ -57,6 +58,7 @@ class SchedulerConfig:
     eta_min: float = 1e-7
     milestones: list[int] = dataclasses.field(default_factory=list)
     gamma: float = 0.5
+    warmup: int = 0 # linear warm-up from lr/warmup to lr over the first `warmup` iterations (0: none)
 
 # %% ../nbs/10_train.ipynb #5e6c5286
 @dataclasses.dataclass
@@ -150,6 +152,7 @@ def _check_schedule_data(s:SchedulerConfig, d:DataConfig):
     _require(s.eta_min >= 0, 'scheduler.eta_min', s.eta_min, 'must be >= 0')
     _require(all(m >= 0 for m in s.milestones), 'scheduler.milestones', s.milestones, 'must be iterations >= 0')
     _require(s.gamma > 0, 'scheduler.gamma', s.gamma, 'must be positive')
+    _require(isinstance(s.warmup, int) and s.warmup >= 0, 'scheduler.warmup', s.warmup, 'must be iterations >= 0')
     for k in ('gt_size', 'batch_size', 'scale'): _require(getattr(d, k) >= 1, f'data.{k}', getattr(d, k), 'must be an integer >= 1')
     _require(d.num_workers >= 0, 'data.num_workers', d.num_workers, 'must be an integer >= 0')
     for k in ('train_limit', 'val_limit'):
@@ -239,6 +242,7 @@ def build_scheduler(opt:torch.optim.Optimizer, cfg:SchedulerConfig):
     elif cfg.type == 'MultiStep':
         fns = [lambda it: cfg.gamma ** sum(it >= m for m in cfg.milestones)] * len(base)
     else: fns = [lambda it: 1.0] * len(base)
+    if cfg.warmup: fns = [lambda it, f=f: f(it) * min(1.0, (it + 1) / cfg.warmup) for f in fns]
     return torch.optim.lr_scheduler.LambdaLR(opt, fns)
 
 # %% ../nbs/10_train.ipynb #9a2d65d3
@@ -756,6 +760,8 @@ def truncate_csv(path:Path, max_iter:int):
 RESUME_FREE_KEYS = {'name', 'out_dir', 'threads', 'iters', 'val_every', 'ckpt_every', 'log_every', 'val_niqe', 'profiles',
                     'compile', 'data.num_workers', 'data.val', 'data.val_limit', 'max_bad_steps', 'max_param_growth'}
 
+NEW_KEY_DEFAULTS = {'scheduler.warmup': 0} # settings added to the config later, at the value that reproduces older runs
+
 def resume_mismatch(saved:dict, # the config stored in a checkpoint
                     cfg:dict, # the config asked for now
                    )->list[str]:
@@ -766,13 +772,18 @@ def resume_mismatch(saved:dict, # the config stored in a checkpoint
             if isinstance(v, dict) and k not in ('arch', 'net_d'): out.update(flat(v, f'{pre}{k}.'))
             else: out[f'{pre}{k}'] = list(v) if isinstance(v, tuple) else v
         return out
-    a, b = flat(saved), flat(cfg)
+    a, b = ({**NEW_KEY_DEFAULTS, **flat(d)} for d in (saved, cfg))  # a setting added after a checkpoint was written had its default then
     return [f'{k}: {a.get(k)!r} -> {b.get(k)!r}' for k in sorted(set(a) | set(b)) if k not in RESUME_FREE_KEYS and a.get(k) != b.get(k)]
 
 # %% ../nbs/10_train.ipynb #e4d1e21b
+def train_seconds(self:Trainer)->float:
+    "Wall-clock seconds spent in `fit` so far, over every process that trained this run (validation included)."
+    return self.wall_before + (time.perf_counter() - self._fit_t0 if self._fit_t0 is not None else 0.0)
+Trainer.train_seconds = train_seconds
+
 def state_dict(self:Trainer)->dict:
     "Everything needed to resume exactly."
-    wall = self.wall_before + (time.perf_counter() - self._fit_t0 if self._fit_t0 is not None else 0.0)
+    wall = self.train_seconds()
     st = dict(iter=self.it, best=self.best, config=to_dict(self.cfg), wall_s=wall,
               net_g=_unwrap(self.net_g).state_dict(), opt_g=self.opt_g.state_dict(), sched_g=self.sched_g.state_dict(),
               rng_cpu=torch.get_rng_state())
@@ -859,7 +870,7 @@ def _log_val(self:Trainer):
         self.best = {'psnr': self.last_val['psnr'], 'iter': self.it}
         save_checkpoint(self.weights(), self.run_dir/'best.pth')
     with _writing(self.run_dir/'val_log.csv', 'the validation log'):
-        append_csv(self.run_dir/'val_log.csv', {'iter': self.it, **self.last_val, 'best_psnr': self.best['psnr']})
+        append_csv(self.run_dir/'val_log.csv', {'iter': self.it, **self.last_val, 'best_psnr': self.best['psnr'], 'wall_s': round(self.train_seconds(), 2)})
     if getattr(self, 'tb', None): [self.tb.add_scalar(f'val/{k}', v, self.it) for k, v in self.last_val.items()]
 Trainer._log_val = _log_val
 
