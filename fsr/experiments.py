@@ -13,7 +13,7 @@ from .data import data_root, cache_dir, dataset_dir, find_images, PairedFolder
 
 # %% auto #0
 __all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'data_relpath', 'portable_path', 'portable_overrides',
-           'run_experiment', 'load_study']
+           'run_experiment', 'load_study', 'missing_data', 'should_run']
 
 # %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
@@ -144,3 +144,32 @@ def load_study(results_dir:str|Path)->pd.DataFrame:
     rows = [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob('*/run.json'))]
     if not rows: raise FileNotFoundError(f'no run.json under {results_dir}: run the study first')
     return pd.DataFrame(rows)
+
+# %% ../nbs/14_experiments.ipynb #f1a3c2d1
+def missing_data(needs:tuple=('faces', 'val'), # data kinds of `dataset_dir`, or folders relative to the data root
+                )->list:
+    "The data in `needs` that is not under `data_root()` (empty: everything is there)."
+    out = []
+    for n in needs:
+        if n in ('faces', 'val'):
+            try: dataset_dir(n, fallback=False)
+            except FileNotFoundError: out.append(str(data_root()/('faces/512' if n == 'faces' else 'val')))
+        elif not (data_root()/n).is_dir(): out.append(str(data_root()/n))
+    return out
+
+# %% ../nbs/14_experiments.ipynb #f1a3c2d3
+def should_run(run:bool, # the notebook's switch (e.g. RUN_STUDY), off by default
+               plan:str, # what the cell would do: which rows, roughly how long
+               needs:tuple=('faces', 'val'), # the data it needs (see `missing_data`)
+               switch:str='RUN_STUDY', # the switch's name, for the message
+               env:str='FSR_RUN_STUDIES', # the environment variable that also turns it on
+              )->bool:
+    "Whether a heavy cell should run: only when switched on and with the real data; otherwise print one line why not."
+    if not run:
+        print(f'skipped: {plan}. It runs only when {switch} = True at the top of the notebook (or {env}=1); shown below: the committed results.')
+        return False
+    if miss := missing_data(needs):
+        print(f'refused: {plan} needs the real data, missing {", ".join(miss)} (the embedded sample set would overwrite the '
+              f'committed results with sample numbers); put the data there or set FSR_DATA.')
+        return False
+    return True

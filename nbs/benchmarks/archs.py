@@ -124,5 +124,5 @@ atomic_write(out, lambda tmp: df.to_csv(tmp, index=False, float_format='%.4g'))
 pd.set_option('display.width', 200)
 print(df[['mode', 'layout', 'variant', 'allocator', 'seconds', 'seconds_median', 'gflops', 'roofline_gflops', 'pct_of_roofline', 'pct_of_roofline_cpu_time', 'pct_best_of_best']]
       .to_string(index=False, float_format=lambda v: f'{v:.3g}'))
-print(f'BasicSR reference (another run on this CPU): 0.62 s inference, 1.86 s/train step = 134 GFLOP/s, ~74% of ~180 GFLOP/s')
+print(f'BasicSR reference (a separate, earlier run on the 2-core AMD EPYC of the committed results): 0.62 s inference, 1.86 s/train step = 134 GFLOP/s, ~74% of ~180 GFLOP/s')
 print(f'wrote {out} in {time.perf_counter() - t0:.0f} s')

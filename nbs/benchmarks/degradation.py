@@ -4,11 +4,12 @@ batch 8 and 16) for the batched implementation in `fsr.degradation` and for a pl
 the same images with the same parameters, measured in the same run. The batched path is timed twice: as shipped (on a
 CPU the per-image stages run two images at a time in threads) and with one worker, whose per-stage wall times are the
 ones reported. `speedup_cpu_time` compares process CPU seconds per image instead of wall time (less sensitive to other
-jobs on a shared machine). Writes nbs/results/benchmarks/degradation.csv.
+jobs on a shared machine). Writes nbs/results/benchmarks/degradation.csv (`--quick`: a temporary file, unless `--out`).
+Needs the real faces (data/faces/512).
 
-Usage: python nbs/benchmarks/degradation.py [--threads 2] [--quick]
+Usage: python nbs/benchmarks/degradation.py [--threads 2] [--quick] [--out PATH]
 """
-import argparse, datetime, os, platform, statistics, time
+import argparse, contextlib, datetime, os, platform, statistics, sys, tempfile, time
 from pathlib import Path
 import torch
 import pandas as pd
@@ -20,7 +21,22 @@ from fsr.degradation import apply_params, degrade_reference, get_preset, sample_
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent/'results'/'benchmarks'/'degradation.csv'
 
-from fsr.experiments import cpu_name
+from fsr.experiments import cpu_name, missing_data
+
+def require_faces(out):
+    "Stop with exit status 2 when the real faces are missing: numbers measured on the sample set must not replace `out`."
+    if miss := missing_data(('faces',)):
+        print(f'error: no face data at {miss[0]}: this benchmark measures on the real faces and would overwrite {out} '
+              f'with sample-set numbers; put the faces there or set FSR_DATA', file=sys.stderr)
+        raise SystemExit(2)
+
+@contextlib.contextmanager
+def per_image_workers(n):
+    "Run the per-image stages of `fsr.degradation` with `n` workers (None: as shipped, one per torch thread)."
+    # fsr.degradation has no public setting for this yet: its module variable _THREADS is the only knob
+    old, D._THREADS = D._THREADS, n
+    try: yield
+    finally: D._THREADS = old
 
 def faces(n, size):
     "The first n faces of the data set (or the embedded sample, repeated), resized to size x size."
@@ -40,7 +56,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--quick', action='store_true', help='one seed per setting (a smoke run)')
+    ap.add_argument('--out', type=Path, help=f'the CSV to write (default: {OUT}; with --quick a temporary file)')
     args = ap.parse_args()
+    out = args.out or (Path(tempfile.mkdtemp())/'degradation.csv' if args.quick else OUT)
+    if out == OUT: require_faces(OUT)
     torch.set_num_threads(args.threads)
     cfg = get_preset('realesrgan')
     load1 = os.getloadavg()[0]
@@ -57,16 +76,15 @@ def main():
             for s in seeds:
                 params = sample_params(cfg, batch, torch.Generator().manual_seed(s))
                 for threads, store in ((None, fast_t), (1, serial_t)):
-                    D._THREADS = threads
                     runs = []
-                    for _ in range(3):  # the batched path is cheap: median of 3
-                        times = {}
-                        dt, lq = timed(lambda: apply_params(gt, cfg, params, 4, times), 'fast' if threads is None else None)
-                        runs.append((dt, times))
+                    with per_image_workers(threads):
+                        for _ in range(3):  # the batched path is cheap: median of 3
+                            times = {}
+                            dt, lq = timed(lambda: apply_params(gt, cfg, params, 4, times), 'fast' if threads is None else None)
+                            runs.append((dt, times))
                     dt, times = sorted(runs, key=lambda r: r[0])[1]
                     store.append(dt)
                     if threads == 1: stages.append(times)
-                D._THREADS = None
                 rtimes = {}; ref_stages.append(rtimes)
                 rdt, lq_ref = timed(lambda: degrade_reference(gt, cfg, params, 4, rtimes), 'ref')
                 ref_t.append(rdt)
@@ -88,8 +106,8 @@ def main():
                   f'reference {ref_ips:5.2f} img/s, speedup {fast_ips / ref_ips:5.1f}x\n    one-worker ms/image: {top}\n'
                   f'    reference ms/image: ' + ', '.join(f'{k} {v:.1f}' for k, v in sorted(ref_ms.items(), key=lambda kv: -kv[1])[:4]))
     df = pd.DataFrame(rows)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(OUT, index=False)
-    print(f'wrote {OUT} (load average at the end {os.getloadavg()[0]:.2f})')
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    print(f'wrote {out} (load average at the end {os.getloadavg()[0]:.2f})')
 
 if __name__ == '__main__': main()

@@ -12,11 +12,12 @@ Cases
   released path's patch tensor alone would take for the same pixels.
 - Perceptual loss, `squeeze` preset (real SqueezeNet 1.1 ImageNet weights from data/weights), against LPIPS-squeeze
   used as a loss on the same batch (the same backbone, so the ratio shows the cost of LPIPS's normalisation and heads).
-- Perceptual loss, VGG19 presets `realesrgan` and `srgan_vgg54` with RANDOM weights (no VGG19 weights here): the
+- Perceptual loss, VGG19 presets `realesrgan` and `srgan_vgg54` with RANDOM weights (ImageNet VGG19 weights were not
+  available where the committed rows were measured): the
   time is that of the architecture and says nothing about the loss's quality; baseline: the squeeze preset.
 Times are the minimum over interleaved rounds (noise from other processes only ever adds time; the load average is
 recorded at the start and the end), each a full loss call (forward incl. the target's features/rows, and backward), as in training.
-Writes nbs/results/benchmarks/losses.csv.  Usage: python nbs/benchmarks/losses.py [--threads 2] [--rounds 3]
+Needs the real faces (data/faces/512). Writes nbs/results/benchmarks/losses.csv.  Usage: python nbs/benchmarks/losses.py [--threads 2] [--rounds 3]
 """
 import argparse, datetime, json, os, platform, subprocess, sys, time, warnings
 from pathlib import Path
@@ -26,15 +27,20 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent/'results'/'benchmarks'/'losses.csv'
 
-from fsr.experiments import cpu_name
+from fsr.experiments import cpu_name, missing_data
+
+def require_faces(out):
+    "Stop with exit status 2 when the real faces are missing: numbers measured on the sample set must not replace `out`."
+    if miss := missing_data(('faces',)):
+        print(f'error: no face data at {miss[0]}: this benchmark measures on the real faces and would overwrite {out} '
+              f'with sample-set numbers; put the faces there or set FSR_DATA', file=sys.stderr)
+        raise SystemExit(2)
 
 def gt_batch(n=16, size=128, seed=0):
     "n native-resolution size x size crops of the face set (random positions inside the central half of each face)."
     from fsr.core import load_image
     from fsr.data import dataset_dir, find_images
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        files = find_images(dataset_dir('faces'))
+    files = find_images(dataset_dir('faces'))
     g = torch.Generator().manual_seed(seed)
     crops = []
     for i in range(n):
@@ -92,6 +98,7 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--rounds', type=int, default=3)
     args = ap.parse_args()
+    require_faces(OUT)
     torch.set_num_threads(args.threads)
     warnings.simplefilter('ignore')
     from fsr.losses import SSLLoss, LPIPSLoss, edge_mask, perceptual_loss

@@ -3,18 +3,26 @@
 Compares fsr's Trainer step (channels_last, foreach EMA) with a plain BasicSR-style loop (NCHW, per-parameter EMA)
 measured in the same run, and splits fsr's iteration into data, degradation, forward/backward and optimizer+EMA.
 Where the CPU has native bf16 (`fsr.train.cpu_has_bf16`), also the same Trainer with `amp: bf16` (the cpu profiles' setting).
-Writes nbs/results/benchmarks/train.csv.  Usage: python nbs/benchmarks/train.py [--iters 6] [--threads 2]
+Needs the real faces (data/faces/512). Writes nbs/results/benchmarks/train.csv.  Usage: python nbs/benchmarks/train.py [--iters 6] [--threads 2]
 """
-import argparse, datetime, os, platform, time, warnings
+import argparse, datetime, os, platform, sys, time, warnings
 from pathlib import Path
 import pandas as pd, torch, torch.nn.functional as F
 
 p = argparse.ArgumentParser(); p.add_argument('--iters', type=int, default=6); p.add_argument('--threads', type=int, default=2)
 args = p.parse_args()
+OUT = Path(__file__).resolve().parents[1]/'results'/'benchmarks'/'train.csv'
+from fsr.experiments import device_name, missing_data
+def require_faces(out):
+    "Stop with exit status 2 when the real faces are missing: numbers measured on the sample set must not replace `out`."
+    if miss := missing_data(('faces',)):
+        print(f'error: no face data at {miss[0]}: this benchmark measures on the real faces and would overwrite {out} '
+              f'with sample-set numbers; put the faces there or set FSR_DATA', file=sys.stderr)
+        raise SystemExit(2)
+require_faces(OUT)
 torch.set_num_threads(args.threads)
 warnings.simplefilter('ignore')
 from fsr.core import keep_freed_memory, to_dict
-from fsr.experiments import device_name
 from fsr.train import Trainer, load_train_config, SeededBatches, cpu_has_bf16
 tuned = keep_freed_memory()  # as fsr-train does on CPU
 from fsr.archs import build_arch
@@ -37,14 +45,17 @@ def fsr_rows(tr, impl):
         lq, t_deg = timed(lambda: tr.make_lq(gt, it).contiguous(memory_format=torch.channels_last))
         def fwd_bwd():
             tr.opt_g.zero_grad(set_to_none=True)
-            with tr._autocast(): loss = tr.pixel_loss(tr.net_g(lq).float(), gt)
+            with torch.autocast(tr.device.type, dtype=tr.autocast_dtype, enabled=tr.autocast_dtype is not None): loss = tr.pixel_loss(tr.net_g(lq).float(), gt)
             loss.backward(); return loss
         _, t_fb = timed(fwd_bwd)
         _, t_opt = timed(lambda: (tr.opt_g.step(), tr.ema.update(tr.net_g)))
         if it: rows.append(dict(impl=impl, data=t_data, degradation=t_deg, fwd_bwd=t_fb, optim_ema=t_opt))
     return gt, lq
 gt, lq = fsr_rows(tr, 'fsr')
-if cpu_has_bf16(): fsr_rows(Trainer(load_train_config(to_dict(cfg), overrides=['amp=bf16']), device='cpu', progress=False), 'fsr, amp bf16')
+tr.close()  # gives back the run folder, which the bf16 Trainer below uses too
+if cpu_has_bf16():
+    tb = Trainer(load_train_config(to_dict(cfg), overrides=['amp=bf16']), device='cpu', progress=False)
+    fsr_rows(tb, 'fsr, amp bf16'); tb.close()
 
 # baseline: BasicSR-style step (NCHW model, Adam, per-parameter EMA) on the same LQ
 net = build_arch(cfg.arch); ema = build_arch(cfg.arch).requires_grad_(False)
@@ -68,6 +79,5 @@ base = df.loc[df.impl.str.startswith('basicsr'), 'step'].iloc[0]
 df['step_speedup_vs_baseline'] = base / df.step
 df = df.assign(device=f'cpu: {device_name("cpu")}', mallopt=tuned, load_avg=os.getloadavg()[0], batch=16, gt_size=128,
                preset='realesrgan', iters_measured=args.iters, torch=torch.__version__, date=datetime.date.today().isoformat())
-out = Path(__file__).resolve().parents[1]/'results'/'benchmarks'/'train.csv'
-out.parent.mkdir(parents=True, exist_ok=True); df.round(4).to_csv(out, index=False)
+OUT.parent.mkdir(parents=True, exist_ok=True); df.round(4).to_csv(OUT, index=False)
 print(df.round(3).to_string(index=False))
