@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #9b7ed483
 from __future__ import annotations
-import dataclasses, math, os, random, tempfile, types, typing
+import contextlib, dataclasses, difflib, math, os, random, tempfile, threading, types, typing
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,9 +12,9 @@ import yaml
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'load_image', 'to_uint8', 'from_uint8', 'atomic_write', 'save_image', 'resize_matrix', 'imresize',
-           'seed_everything', 'default_device', 'count_params', 'keep_freed_memory', 'ConfigError', 'from_dict',
-           'to_dict', 'load_config', 'save_config', 'apply_overrides']
+__all__ = ['IMAGE_EXTS', 'load_image', 'to_uint8', 'from_uint8', 'atomic_write', 'save_image', 'strict_fp32', 'resize_matrix',
+           'imresize', 'seed_everything', 'default_device', 'count_params', 'keep_freed_memory', 'ConfigError',
+           'from_dict', 'to_dict', 'load_config', 'save_config', 'apply_overrides']
 
 # %% ../nbs/00_core.ipynb #dac5eb6b
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -95,13 +95,29 @@ def from_uint8(arr:np.ndarray, # HWC (or HW, or NHWC) uint8
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(arr, -1, -3))).float() / 255.0
 
 # %% ../nbs/00_core.ipynb #76f082ad
+_UMASK_LOCK = threading.Lock()
+
+def _umask()->int:
+    "The process umask: read from /proc on Linux (no change), elsewhere set and restored at once."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError): pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022); os.umask(mask)
+    return mask
+
 def atomic_write(path:str|Path, # final file path
                  write, # callable taking the temporary path and writing to it
                 ):
-    "Call `write(tmp_path)` then rename into `path`, so readers never see a partial file."
+    "Call `write(tmp_path)` then rename into `path`, so readers never see a partial file; the file gets 0666 minus the umask."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
-    try: write(tmp); os.replace(tmp, path)
+    try:
+        write(tmp)
+        try: os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600
+        except OSError: pass  # a file system without Unix permissions
+        os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)
         raise
@@ -122,6 +138,40 @@ def save_image(img:torch.Tensor|np.ndarray, # CHW float tensor in [0,1], or HWC 
     kw = dict(quality=quality, subsampling=0) if fmt == 'JPEG' else dict(quality=quality) if fmt == 'WEBP' else {}
     atomic_write(path, lambda tmp: Image.fromarray(arr).save(tmp, format=fmt, **kw))
     return path
+
+# %% ../nbs/00_core.ipynb #3c5e1b02
+_FP32_BACKENDS = (('cuda', 'matmul'), ('cudnn', 'conv'), ('cudnn', 'rnn'), ('mkldnn', 'matmul'), ('mkldnn', 'conv'), ('mkldnn', 'rnn'))
+_STRICT = dict(depth=0, restore=None)
+_STRICT_LOCK = threading.Lock()
+
+def _enter_strict_fp32():
+    "Switch TF32 and reduced-precision fp32 off; return a function that restores the previous flags."
+    handles = [h for b, op in _FP32_BACKENDS if (h := getattr(getattr(torch.backends, b, None), op, None)) is not None and hasattr(h, 'fp32_precision')]
+    if handles:  # torch >= 2.9: only the per-backend API, since mixing it with the legacy flags is an error there
+        saved = [h.fp32_precision for h in handles]
+        for h in handles: h.fp32_precision = 'ieee'
+        return lambda: [setattr(h, 'fp32_precision', v) for h, v in zip(handles, saved)]
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.set_float32_matmul_precision('highest'); torch.backends.cuda.matmul.allow_tf32 = False; torch.backends.cudnn.allow_tf32 = False
+    def restore():
+        torch.set_float32_matmul_precision(saved[0]); torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1:]
+    return restore
+
+@contextlib.contextmanager
+def strict_fp32():
+    "Run the block in true float32: no TF32 matmuls or convolutions, no reduced-precision fp32, autocast off."
+    with _STRICT_LOCK:
+        if _STRICT['depth'] == 0: _STRICT['restore'] = _enter_strict_fp32()
+        _STRICT['depth'] += 1
+    try:
+        with contextlib.ExitStack() as stack:
+            for dev in ('cpu', 'cuda') + (('mps',) if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available() else ()):
+                stack.enter_context(torch.autocast(dev, enabled=False))
+            yield
+    finally:
+        with _STRICT_LOCK:
+            _STRICT['depth'] -= 1
+            if _STRICT['depth'] == 0: _STRICT['restore'](); _STRICT['restore'] = None
 
 # %% ../nbs/00_core.ipynb #f90c0c1a
 def _cubic(x):
@@ -165,7 +215,7 @@ def imresize(img:torch.Tensor, # (N)CHW float tensor
     dt = torch.float64 if img.dtype == torch.float64 else torch.float32
     mh = torch.from_numpy(resize_matrix(h, size[0], sh, antialias)).to(img.device, dt)
     mw = torch.from_numpy(resize_matrix(w, size[1], sw, antialias)).to(img.device, dt)
-    return (mh @ img.to(dt) @ mw.T).to(img.dtype)
+    with strict_fp32(): return (mh @ img.to(dt) @ mw.T).to(img.dtype)
 
 # %% ../nbs/00_core.ipynb #509a5072
 def seed_everything(seed:int=0, # seed for Python, NumPy and torch (all devices)
@@ -203,6 +253,11 @@ def keep_freed_memory()->bool:
 class ConfigError(ValueError):
     "A config that does not fit its dataclass."
 
+def _did_you_mean(key, options, prefix=''):
+    "' (did you mean ...?)' naming the valid keys closest to a misspelt `key`, or ''."
+    close = difflib.get_close_matches(key, sorted(options), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(prefix + c) for c in close)}?)" if close else ''
+
 def _check_value(value, tp, where):
     "Coerce `value` to the annotated type `tp` where that is safe, else raise ConfigError."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -223,8 +278,12 @@ def _check_value(value, tp, where):
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)): raise ConfigError(f'{where}: expected a list, got {value!r}')
+        if origin is tuple and args and args[-1] is not Ellipsis:  # tuple[float, float]: fixed length, typed positions
+            if len(value) != len(args):
+                raise ConfigError(f'{where}: expected {len(args)} values ({", ".join(getattr(a, "__name__", str(a)) for a in args)}), got {len(value)}: {value!r}')
+            return tuple(_check_value(v, a, f'{where}[{i}]') for i, (v, a) in enumerate(zip(value, args)))
         inner = args[0] if args else typing.Any
-        vals = [_check_value(v, inner, f'{where}[{i}]') if inner not in (typing.Any, Ellipsis) else v for i, v in enumerate(value)]
+        vals = [_check_value(v, inner, f'{where}[{i}]') if inner is not typing.Any else v for i, v in enumerate(value)]
         return tuple(vals) if origin is tuple else vals
     if origin is dict or tp is dict:
         if not isinstance(value, dict): raise ConfigError(f'{where}: expected a mapping, got {value!r}')
@@ -240,7 +299,7 @@ def from_dict(cls:type, # a dataclass type
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(d) - set(fields))
-    if unknown: raise ConfigError(f'{where}: unknown key(s) {unknown} for {cls.__name__}; allowed: {sorted(fields)}')
+    if unknown: raise ConfigError(f'{where}: unknown key(s) {unknown} for {cls.__name__}{_did_you_mean(unknown[0], fields)}; allowed: {sorted(fields)}')
     missing = [n for n, f in fields.items() if n not in d and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing: raise ConfigError(f'{where}: missing required key(s) {missing} for {cls.__name__}')
     return cls(**{k: _check_value(v, hints[k], f'{where}.{k}') for k, v in d.items()})
@@ -267,19 +326,43 @@ def save_config(cfg, path:str|Path)->Path:
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #f015299c
+def _dataclass_in(tp):
+    "The dataclass type `tp` is, or holds as X|None; else None."
+    if dataclasses.is_dataclass(tp): return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType): return next((a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
+    return None
+
+def _takes_str(tp):
+    "Whether the annotated type `tp` is str or str|None."
+    return tp is str or (typing.get_origin(tp) in (typing.Union, types.UnionType) and str in typing.get_args(tp))
+
 def apply_overrides(cfg, # a dataclass config
                     overrides:list, # strings like 'optim.lr=1e-3'
                    ):
-    "A copy of `cfg` with dotted `key=value` overrides applied and re-validated."
+    "A copy of `cfg` with dotted `key=value` overrides applied, each checked against the field it names."
     d = to_dict(cfg)
     for o in overrides:
         if '=' not in o: raise ConfigError(f'override {o!r} is not of the form key=value')
-        key, val = o.split('=', 1)
-        *path, last = key.strip().split('.')
-        node = d
-        for p in path:
-            if not isinstance(node.get(p), dict): raise ConfigError(f'override {o!r}: {p!r} is not a section of the config')
-            node = node[p]
-        if last not in node: raise ConfigError(f'override {o!r}: unknown key {key!r}; allowed here: {sorted(node)}')
-        node[last] = yaml.safe_load(val)
+        key, val = o.split('=', 1); key = key.strip()
+        parts = key.split('.')
+        node, cls, done = d, type(cfg), ''  # cls None: inside a free-form mapping field (e.g. arch: dict)
+        for j, p in enumerate(parts):
+            if cls is not None:
+                hints = typing.get_type_hints(cls); names = [f.name for f in dataclasses.fields(cls) if f.init]
+                tp = hints.get(p) if p in names else None
+            else: names, tp = sorted(node), None
+            if p not in names:
+                raise ConfigError(f'override {o!r}: unknown key {key!r}{_did_you_mean(p, names, done)}; keys of {done[:-1] or "the config"}: {names}')
+            if j == len(parts) - 1: break
+            sub = _dataclass_in(tp) if tp is not None else None
+            if not isinstance(node.get(p), dict):
+                if node.get(p) is None and sub is not None: raise ConfigError(f'override {o!r}: {done + p!r} is empty (None); set it as a whole, e.g. {done + p}={{...}}')
+                raise ConfigError(f'override {o!r}: {done + p!r} is a single value, not a section; set it with {done + p}=VALUE')
+            node, cls, done = node[p], sub, done + p + '.'
+        try: value = yaml.safe_load(val)
+        except yaml.YAMLError as e: raise ConfigError(f'override {o!r}: the value is not valid YAML ({e})') from e
+        if tp is not None:
+            if _takes_str(tp) and value is not None and not isinstance(value, str): value = val.strip()
+            _check_value(value, tp, f'override {o!r}: {key}')  # this field alone, so the message names the override
+        node[parts[-1]] = value
     return from_dict(type(cfg), d)

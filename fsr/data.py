@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #05bdb37b
 from __future__ import annotations
-import dataclasses, os, shutil, tempfile, warnings
+import dataclasses, os, shutil, sys, tempfile, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from .core import IMAGE_EXTS, load_image, save_image, imresize
 
 # %% auto #0
 __all__ = ['SAMPLE_VERSION', 'data_root', 'weights_dir', 'cache_dir', 'find_images', 'sample_root', 'dataset_dir',
-           'AugmentConfig', 'random_crop', 'augment', 'FaceFolder', 'paired_random_crop', 'PairedFolder',
+           'AugmentConfig', 'random_crop', 'augment', 'scan_images', 'FaceFolder', 'paired_random_crop', 'PairedFolder',
            'benchmark_pairs', 'prepare_faces']
 
 # %% ../nbs/01_data.ipynb #95b4eb92
@@ -26,9 +26,17 @@ def data_root()->Path:
     if (checkout/'settings.ini').exists(): return checkout/'data'
     return Path.cwd()/'data'
 
+def _env_folder(var:str)->Path|None:
+    "The folder named by environment variable `var` (None if unset or empty); an error if it does not exist."
+    v = os.environ.get(var)
+    if not v: return None
+    p = Path(v).expanduser()
+    if not p.is_dir(): raise FileNotFoundError(f'{var}={v} is not an existing folder: create it and put the data there, or unset {var}')
+    return p
+
 def weights_dir()->Path:
-    "The folder of pretrained weights: `$FSR_WEIGHTS`, else `data_root()/'weights'`."
-    return Path(os.environ['FSR_WEIGHTS']).expanduser() if os.environ.get('FSR_WEIGHTS') else data_root()/'weights'
+    "The folder of pretrained weights: `$FSR_WEIGHTS`, else `data_root()/'weights'` (a set variable must name a folder)."
+    return _env_folder('FSR_WEIGHTS') or (_env_folder('FSR_DATA') or data_root())/'weights'
 
 def cache_dir()->Path:
     "Where derived data is built once (the sample set, benchmark pairs): `$FSR_CACHE`, else `~/.cache/fsr`."
@@ -77,17 +85,27 @@ def sample_root()->Path:
     return root
 
 # %% ../nbs/01_data.ipynb #5c1b370d
+_SAMPLE_NOTICES = set()
+
+def _sample_notice(kind:str, real:Path):
+    "Say once per process and data kind, on stderr, that the sample set stands in for missing data."
+    if kind in _SAMPLE_NOTICES: return
+    _SAMPLE_NOTICES.add(kind)
+    print(f'fsr: no {kind} data at {real}: using the embedded sample set (for trying the code, not for results)', file=sys.stderr, flush=True)
+
 def dataset_dir(kind:str, # 'faces' (HQ faces/512) or 'val' (folder with gt/ and lq/)
-                fallback:bool=True, # use the embedded sample set when the data is missing
+                fallback:bool=True, # use the embedded sample set when the data is missing and FSR_DATA is not set
                )->Path:
-    "The folder of a data kind under `data_root()`, or the sample set's with a warning."
+    "The folder of a data kind under `data_root()`, or, without `$FSR_DATA`, the sample set's (announced once)."
     rel = {'faces': Path('faces')/'512', 'val': Path('val')}
     if kind not in rel: raise ValueError(f'unknown data kind {kind!r}; use one of {sorted(rel)}')
-    real = data_root()/rel[kind]
+    env = _env_folder('FSR_DATA')
+    real = (env or data_root())/rel[kind]
     probe = real/'gt' if kind == 'val' else real
     if probe.is_dir() and any(p.suffix.lower() in IMAGE_EXTS for p in probe.iterdir()): return real
+    if env is not None: raise FileNotFoundError(f'no {kind} data at {real} (FSR_DATA={os.environ["FSR_DATA"]}); put it there, or unset FSR_DATA to use <checkout>/data or the sample set')
     if not fallback: raise FileNotFoundError(f'no {kind} data at {real}; put it there or set FSR_DATA')
-    warnings.warn(f'no {kind} data at {real}: using the embedded sample set (for trying the code, not for results)')
+    _sample_notice(kind, real)
     return sample_root()/rel[kind]
 
 # %% ../nbs/01_data.ipynb #399520a0
@@ -102,12 +120,19 @@ class AugmentConfig:
     contrast_p: float = 0.5
 
 # %% ../nbs/01_data.ipynb #4f3821bd
+def _randint(high:int, generator:torch.Generator|None=None)->int:
+    "One integer in [0, high) from `generator` (drawn on its device), or from torch's global RNG."
+    return int(torch.randint(0, high, (), generator=generator, device=None if generator is None else generator.device))
+
+def _rand(generator:torch.Generator|None=None)->float:
+    "One uniform number in [0, 1) from `generator` (drawn on its device), or from torch's global RNG."
+    return float(torch.rand((), generator=generator, device=None if generator is None else generator.device))
+
 def random_crop(img:torch.Tensor, size:int, generator:torch.Generator|None=None, name:str='image')->torch.Tensor:
     "A random `size` x `size` crop of a CHW image; a clear error if the image is smaller."
     h, w = img.shape[-2:]
     if h < size or w < size: raise ValueError(f'{name} is {h}x{w}, smaller than the crop size {size}')
-    top = int(torch.randint(0, h - size + 1, (), generator=generator))
-    left = int(torch.randint(0, w - size + 1, (), generator=generator))
+    top = _randint(h - size + 1, generator); left = _randint(w - size + 1, generator)
     return img[..., top:top + size, left:left + size]
 
 # %% ../nbs/01_data.ipynb #94bd8d75
@@ -115,9 +140,9 @@ def augment(img:torch.Tensor, # CHW (or NCHW: one draw for the whole batch) in [
             cfg:AugmentConfig=AugmentConfig(),
             generator:torch.Generator|None=None)->torch.Tensor:
     "Randomly flip, rotate and jitter brightness/contrast an image as `cfg` says."
-    def u(): return float(torch.rand((), generator=generator))
+    u = lambda: _rand(generator)
     if cfg.hflip and u() < 0.5: img = img.flip(-1)
-    if cfg.rot: img = torch.rot90(img, int(torch.randint(0, 4, (), generator=generator)), dims=(-2, -1))
+    if cfg.rot: img = torch.rot90(img, _randint(4, generator), dims=(-2, -1))
     if cfg.brightness and u() < cfg.brightness_p:
         lo, hi = cfg.brightness; img = img * (lo + (hi - lo) * u())
     if cfg.contrast and u() < cfg.contrast_p:
@@ -126,36 +151,89 @@ def augment(img:torch.Tensor, # CHW (or NCHW: one draw for the whole batch) in [
         img = (img - gray[..., None, :, :]) * (lo + (hi - lo) * u()) + gray[..., None, :, :]
     return img.clamp(0, 1)
 
+# %% ../nbs/01_data.ipynb #6b2f0c01
+def _truncated(path:Path)->bool:
+    "Whether a JPEG or PNG file visibly lacks its end: no JPEG end-of-image marker or PNG IEND chunk in its last 4 KiB."
+    with open(path, 'rb') as f:
+        head = f.read(8); size = f.seek(0, 2); f.seek(max(0, size - 4096)); tail = f.read()
+    if head[:3] == b'\xff\xd8\xff': return b'\xff\xd9' not in tail
+    if head == b'\x89PNG\r\n\x1a\n': return b'IEND' not in tail
+    return False
+
+def _header_size(path:Path)->tuple:
+    "(width, height) from an image file's header, without decoding pixels; ValueError saying why if it is unusable."
+    try:
+        with Image.open(path) as im: size = im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e: raise ValueError(f'cannot read ({e})') from e
+    if _truncated(path): raise ValueError('truncated (the file ends before the image does)')
+    return size
+
+def scan_images(paths:list, # image files
+                min_size:int=1, # smallest accepted short side, e.g. the crop size
+               )->tuple: # (usable paths, [(path, reason), ...] set aside)
+    "Check image files from their headers (no decoding): unreadable, visibly truncated or too-small ones are set aside with the reason."
+    ok, bad = [], []
+    for p in paths:
+        try: w, h = _header_size(p)
+        except ValueError as e: bad.append((p, str(e))); continue
+        if min(w, h) < min_size: bad.append((p, f'too small: {w}x{h} < {min_size}')); continue
+        ok.append(p)
+    return ok, bad
+
+def _warn_skipped(what:str, skipped:list, total:int):
+    "One warning naming what was set aside (the first 10, then a count)."
+    lines = [f'{getattr(p, "name", p)}: {why}' for p, why in skipped[:10]] + ([f'... and {len(skipped) - 10} more'] if len(skipped) > 10 else [])
+    warnings.warn(f'{what}: skipped {len(skipped)} of {total}:\n  ' + '\n  '.join(lines), stacklevel=3)
+
 # %% ../nbs/01_data.ipynb #2389358c
+def _load_or_redraw(ds, i:int, load, name):
+    "`load(i)`, or if that fails to decode, `load(j)` for j drawn from torch's global RNG (up to 20 tries); failures go to `ds.failed`."
+    for _ in range(20):
+        if name(i) not in ds._bad:
+            try: return load(i)
+            except ValueError as e:
+                ds._bad.add(name(i)); ds.failed.append((name(i), str(e)))
+                warnings.warn(f'{e}: skipped, another item drawn instead (see .failed)')
+        i = _randint(len(ds))
+    raise ValueError(f'20 draws in a row hit files that cannot be decoded ({len(ds._bad)} known bad, e.g. {ds.failed[-1][1]}); check the data folder')
+
 class FaceFolder(Dataset):
-    "HQ face images -> random `gt_size` crops, augmented (float CHW in [0,1])."
+    "HQ face images -> random `gt_size` crops, augmented (float CHW in [0,1]); unusable files are skipped and listed."
     def __init__(self, folder:str|Path, # folder of HQ images (e.g. data/faces/512)
                  gt_size:int=128, # crop size; the full image if it equals the image size
                  augment:AugmentConfig|None=AugmentConfig(), # None: no augmentation
                  limit:int|None=None, # use only the first `limit` images
                 ):
-        self.paths = find_images(folder)[:limit]
+        paths = find_images(folder)[:limit]
+        self.paths, self.skipped = scan_images(paths, gt_size)
+        if not self.paths: raise ValueError(f'no usable images in {folder}: all {len(paths)} skipped, e.g. {self.skipped[0][0].name}: {self.skipped[0][1]}')
+        if self.skipped: _warn_skipped(f'FaceFolder {folder}', self.skipped, len(paths))
         self.gt_size, self.aug = gt_size, augment
+        self.failed, self._bad = [], set()  # files that failed to decode while sampling
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
-        img = load_image(self.paths[i])
-        img = random_crop(img, self.gt_size, name=str(self.paths[i]))
+        p, img = _load_or_redraw(self, i, lambda j: (self.paths[j], load_image(self.paths[j])), lambda j: self.paths[j])
+        img = random_crop(img, self.gt_size, name=str(p))
         return augment(img, self.aug) if self.aug else img
 
 # %% ../nbs/01_data.ipynb #6f23c6a9
-def _pair_up(lq_dir, gt_dir, scale):
-    "Match LQ and GT files by stem and check sizes from the headers; raise listing every problem."
+def _pair_up(lq_dir, gt_dir, scale, gt_size=None, limit=None):
+    "Match LQ and GT files by stem and check them from the headers: (usable pairs, [(stem, problem), ...])."
     lq = {p.stem: p for p in find_images(lq_dir)}; gt = {p.stem: p for p in find_images(gt_dir)}
-    problems = [f'{s}: only in {lq_dir}' for s in sorted(set(lq) - set(gt))] + [f'{s}: only in {gt_dir}' for s in sorted(set(gt) - set(lq))]
+    problems = [(s, f'only in {lq_dir}') for s in sorted(set(lq) - set(gt))] + [(s, f'only in {gt_dir}') for s in sorted(set(gt) - set(lq))]
+    pairs, need = [], (gt_size // scale if gt_size else 1)
     for s in sorted(set(lq) & set(gt)):
-        try:
-            with Image.open(lq[s]) as a, Image.open(gt[s]) as b: (lw, lh), (gw, gh) = a.size, b.size
-        except OSError as e: problems.append(f'{s}: cannot read ({e})'); continue
-        if (gw, gh) != (lw * scale, lh * scale): problems.append(f'{s}: GT {gw}x{gh} is not {scale}x LQ {lw}x{lh}')
-    if problems:
-        more = f' (and {len(problems) - 10} more)' if len(problems) > 10 else ''
-        raise ValueError(f'{len(problems)} LQ/GT pairing problem(s):\n  ' + '\n  '.join(problems[:10]) + more)
-    return [(lq[s], gt[s]) for s in sorted(lq)]
+        if limit is not None and len(pairs) >= limit: break
+        sizes = []
+        for p in (lq[s], gt[s]):
+            try: sizes.append(_header_size(p))
+            except ValueError as e: problems.append((s, f'{p.parent.name}/{p.name} {e}')); break
+        if len(sizes) < 2: continue
+        (lw, lh), (gw, gh) = sizes
+        if (gw, gh) != (lw * scale, lh * scale): problems.append((s, f'GT {gw}x{gh} is not {scale}x LQ {lw}x{lh}')); continue
+        if min(lw, lh) < need: problems.append((s, f'LQ {lw}x{lh} is smaller than the LQ crop {need} (gt_size {gt_size} / scale {scale})')); continue
+        pairs.append((lq[s], gt[s]))
+    return pairs, problems
 
 # %% ../nbs/01_data.ipynb #1a8e478c
 def paired_random_crop(lq:torch.Tensor, gt:torch.Tensor, gt_size:int, scale:int, generator:torch.Generator|None=None, name:str='pair'):
@@ -163,33 +241,41 @@ def paired_random_crop(lq:torch.Tensor, gt:torch.Tensor, gt_size:int, scale:int,
     ls = gt_size // scale
     h, w = lq.shape[-2:]
     if h < ls or w < ls: raise ValueError(f'{name}: LQ is {h}x{w}, smaller than the LQ crop {ls} (gt_size {gt_size} / scale {scale})')
-    top = int(torch.randint(0, h - ls + 1, (), generator=generator)); left = int(torch.randint(0, w - ls + 1, (), generator=generator))
+    top = _randint(h - ls + 1, generator); left = _randint(w - ls + 1, generator)
     return lq[..., top:top + ls, left:left + ls], gt[..., top * scale:(top + ls) * scale, left * scale:(left + ls) * scale]
 
 # %% ../nbs/01_data.ipynb #2a70765e
 class PairedFolder(Dataset):
-    "Fixed LQ/GT pairs matched by stem: items are dicts with 'lq', 'gt' (CHW float) and 'name'."
+    "Fixed LQ/GT pairs matched by stem: items are dicts with 'lq', 'gt' (CHW float) and 'name'; unusable pairs are skipped and listed."
     def __init__(self, lq_dir:str|Path, gt_dir:str|Path, # folders of LQ and GT images
                  scale:int=4, # GT size = scale x LQ size
                  gt_size:int|None=None, # random paired crop of this GT size (training); None = whole images
                  augment:AugmentConfig|None=None, # augmentation applied identically to both (training)
-                 limit:int|None=None, # use only the first `limit` pairs
+                 limit:int|None=None, # use only the first `limit` usable pairs
                 ):
-        self.pairs = _pair_up(Path(lq_dir), Path(gt_dir), scale)[:limit]
+        self.pairs, self.skipped = _pair_up(Path(lq_dir), Path(gt_dir), scale, gt_size, limit)
+        if not self.pairs and limit != 0:
+            more = f' (and {len(self.skipped) - 10} more)' if len(self.skipped) > 10 else ''
+            raise ValueError(f'no usable LQ/GT pairs in {lq_dir} and {gt_dir}; {len(self.skipped)} problem(s):\n  ' + '\n  '.join(f'{s}: {why}' for s, why in self.skipped[:10]) + more)
+        if self.skipped: _warn_skipped(f'PairedFolder {Path(lq_dir).parent}', self.skipped, len(self.pairs) + len(self.skipped))
         self.scale, self.gt_size, self.aug = scale, gt_size, augment
+        self.failed, self._bad = [], set()  # pairs that failed to decode while sampling training crops
     @classmethod
     def from_root(cls, root:str|Path, **kwargs):
         "Pairs from `root/lq` and `root/gt`."
         return cls(Path(root)/'lq', Path(root)/'gt', **kwargs)
     def __len__(self): return len(self.pairs)
-    def __getitem__(self, i):
+    def _load(self, i):
         lq_p, gt_p = self.pairs[i]
-        lq, gt = load_image(lq_p), load_image(gt_p)
-        if self.gt_size: lq, gt = paired_random_crop(lq, gt, self.gt_size, self.scale, name=lq_p.stem)
+        return lq_p.stem, load_image(lq_p), load_image(gt_p)
+    def __getitem__(self, i):
+        # training crops skip a pair that breaks after the scan; whole-image evaluation reports it instead
+        name, lq, gt = _load_or_redraw(self, i, self._load, lambda j: self.pairs[j][0].stem) if self.gt_size else self._load(i)
+        if self.gt_size: lq, gt = paired_random_crop(lq, gt, self.gt_size, self.scale, name=name)
         if self.aug:
             seed = int(torch.randint(0, 2**62, ()))  # the same draws for both images
             lq, gt = (augment(x, self.aug, torch.Generator().manual_seed(seed)) for x in (lq, gt))
-        return dict(lq=lq, gt=gt, name=lq_p.stem)
+        return dict(lq=lq, gt=gt, name=name)
 
 # %% ../nbs/01_data.ipynb #598c370a
 def benchmark_pairs(name:str, # 'Set5', 'Set14', 'BSD100', ... under data/benchmarks
@@ -216,16 +302,33 @@ def benchmark_pairs(name:str, # 'Set5', 'Set14', 'BSD100', ... under data/benchm
     return out
 
 # %% ../nbs/01_data.ipynb #08dec5ab
+def _output_stems(files:list, root:Path)->list:
+    "A distinct output stem per file: its own stem if no other file shares it, else one made from its path under `root`."
+    rel = [Path(p).relative_to(root) for p in files]
+    count = lambda names: {k: [n.lower() for n in names].count(k) for k in {n.lower() for n in names}}
+    n = count([r.stem for r in rel])
+    own = [n[r.stem.lower()] == 1 for r in rel]  # these keep their stem
+    names = [r.stem if o else '__'.join(r.with_suffix('').parts) for r, o in zip(rel, own)]  # a/x.jpg -> a__x
+    n = count(names)
+    names = [s if o or n[s.lower()] == 1 else f'{s}_{r.suffix[1:].lower()}' for s, r, o in zip(names, rel, own)]  # x.jpg, x.png -> x_jpg, x_png
+    taken, out = {s.lower() for s, o in zip(names, own) if o}, []
+    for s, o in zip(names, own):  # what still collides (x.JPG next to x.jpg) is numbered
+        t, k = s, 1
+        while not o and t.lower() in taken: k += 1; t = f'{s}-{k}'
+        taken.add(t.lower()); out.append(t)
+    return out
+
 def prepare_faces(src:str|Path, # folder of face images (searched recursively)
                   dst:str|Path, # output folder, e.g. data/faces/512
                   size:int=512, # output side length
                   min_size:int|None=None, # skip images whose short side is below this (default: size; never upscale HQ)
                   verbose:bool=True,
                  )->dict:
-    "Centre-crop and resize every readable face image in `src` to `size` PNGs in `dst`; report what was skipped."
+    "Centre-crop and resize every readable face image in `src` to `size` PNGs in `dst` (unique names); report what was skipped."
     min_size = size if min_size is None else min_size
+    files = find_images(src, recursive=True)
     written, skipped = [], []
-    for p in find_images(src, recursive=True):
+    for p, stem in zip(files, _output_stems(files, Path(src))):
         try: img = load_image(p)
         except ValueError as e: skipped.append((str(p), str(e))); continue
         h, w = img.shape[-2:]; s = min(h, w)
@@ -233,7 +336,7 @@ def prepare_faces(src:str|Path, # folder of face images (searched recursively)
         top, left = (h - s) // 2, (w - s) // 2
         sq = img[:, top:top + s, left:left + s]
         out = sq if s == size else imresize(sq, size=(size, size)).clamp(0, 1)
-        written.append(str(save_image(out, Path(dst)/f'{p.stem}.png')))
+        written.append(str(save_image(out, Path(dst)/f'{stem}.png')))
     if verbose:
         print(f'prepare_faces: wrote {len(written)} image(s) to {dst}, skipped {len(skipped)}')
         for p, why in skipped: print(f'  skipped {p}: {why}')

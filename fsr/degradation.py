@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .core import (ConfigError, atomic_write, from_dict, from_uint8, imresize, load_image, save_image, to_dict,
-                      to_uint8)
+from .core import (ConfigError, atomic_write, from_dict, from_uint8, imresize, load_image, save_image, strict_fp32,
+                      to_dict, to_uint8)
 
 # %% auto #0
 __all__ = ['KERNEL_KINDS', 'RESIZE_MODES', 'JPEG_BACKENDS', 'PRESETS', 'check_images', 'make_kernels', 'BlurConfig',
@@ -32,7 +32,7 @@ def check_images(x, # the tensor to check
     if not x.is_floating_point(): raise ValueError(f'{name} must be a float tensor in [0,1], got {x.dtype}; convert uint8 images with fsr.core.from_uint8')
     if x.shape[1] != 3: raise ValueError(f'{name} must have 3 (RGB) channels, got {x.shape[1]} (shape {tuple(x.shape)})')
     if x.numel() == 0: raise ValueError(f'{name} is empty (shape {tuple(x.shape)})')
-    lo, hi = x.amin().item(), x.amax().item()
+    lo, hi = torch.stack(torch.aminmax(x.detach())).tolist()  # one read-back for both
     if not (math.isfinite(lo) and math.isfinite(hi)): raise ValueError(f'{name} contains NaN or inf values')
     if lo < 0 or hi > 1: raise ValueError(f'{name} values must lie in [0,1], got [{lo:.4g}, {hi:.4g}]; divide 0-255 images by 255')
 
@@ -51,8 +51,9 @@ def make_kernels(params:list, # one dict per kernel: kind, size, and sigma_x/sig
     "Build a batch of blur kernels from parameter dicts, all families vectorised on one canvas."
     if canvas % 2 == 0: raise ValueError(f'canvas must be odd, got {canvas}')
     fam = torch.tensor([_kernel_family(p['kind']) for p in params])
-    size = torch.tensor([int(p.get('size', canvas)) for p in params], dtype=torch.float64)
-    if ((size % 2 == 0) | (size < 1) | (size > canvas)).any(): raise ValueError(f'kernel sizes must be odd and within 1..{canvas}, got {size.long().tolist()}')
+    sizes = [int(p.get('size', canvas)) for p in params]
+    if any(s % 2 == 0 or not 1 <= s <= canvas for s in sizes): raise ValueError(f'kernel sizes must be odd and within 1..{canvas}, got {sizes}')
+    size = torch.tensor(sizes, dtype=torch.float64)
     iso = torch.tensor([p['kind'].endswith('iso') and not p['kind'].endswith('aniso') for p in params])
     get = lambda k, d: torch.tensor([float(p.get(k, d)) for p in params], dtype=torch.float64)[:, None, None]
     sx = get('sigma_x', 1.); sy = torch.where(iso[:, None, None], sx, get('sigma_y', 1.))
@@ -87,8 +88,8 @@ class BlurConfig:
 
 # %% ../nbs/02_degradation.ipynb #75a0072e
 def _u(n, g, lo=0., hi=1.):
-    "n uniform draws in [lo, hi) from generator `g`, as a CPU float64 tensor."
-    return lo + (hi - lo) * torch.rand(n, generator=g, device=g.device).cpu().double()
+    "n uniform draws in [lo, hi) from the CPU generator `g`, as float64."
+    return lo + (hi - lo) * torch.rand(n, generator=g).double()
 
 def _choice(probs, n, g):
     "n indices drawn with probabilities `probs` (inverse CDF of one uniform each)."
@@ -98,26 +99,26 @@ def _choice(probs, n, g):
 # %% ../nbs/02_degradation.ipynb #fcc69003
 def sample_kernels(n:int, # how many kernels
                    cfg:BlurConfig, # the sampling rules
-                   generator:torch.Generator, # source of randomness
+                   generator:torch.Generator, # source of randomness (a CPU generator)
                   )->list: # one parameter dict per kernel (feed to `make_kernels`)
     "Draw `n` kernel descriptions with Real-ESRGAN's rules, vectorised over the batch."
     g = generator
-    size = torch.tensor(cfg.kernel_sizes)[(_u(n, g) * len(cfg.kernel_sizes)).long().clamp(max=len(cfg.kernel_sizes) - 1)]
-    is_sinc = _u(n, g) < cfg.sinc_prob
-    kind = _choice(cfg.kernel_prob, n, g)
-    sx, sy, th = _u(n, g, *cfg.sigma_range), _u(n, g, *cfg.sigma_range), _u(n, g, *cfg.rotation_range)
+    size_t = torch.tensor(cfg.kernel_sizes)[(_u(n, g) * len(cfg.kernel_sizes)).long().clamp(max=len(cfg.kernel_sizes) - 1)]
+    is_sinc = (_u(n, g) < cfg.sinc_prob).tolist()
+    kind = _choice(cfg.kernel_prob, n, g).tolist()
+    sx, sy, th = _u(n, g, *cfg.sigma_range).tolist(), _u(n, g, *cfg.sigma_range).tolist(), _u(n, g, *cfg.rotation_range).tolist()
     low = _u(n, g) < 0.5
-    bg = torch.where(low, _u(n, g, cfg.betag_range[0], 1.), _u(n, g, 1., cfg.betag_range[1]))
-    bp = torch.where(low, _u(n, g, cfg.betap_range[0], 1.), _u(n, g, 1., cfg.betap_range[1]))
-    om = torch.where(size < 13, _u(n, g, *cfg.sinc_omega), _u(n, g, *cfg.sinc_omega_large))
-    out = []
+    bg = torch.where(low, _u(n, g, cfg.betag_range[0], 1.), _u(n, g, 1., cfg.betag_range[1])).tolist()
+    bp = torch.where(low, _u(n, g, cfg.betap_range[0], 1.), _u(n, g, 1., cfg.betap_range[1])).tolist()
+    om = torch.where(size_t < 13, _u(n, g, *cfg.sinc_omega), _u(n, g, *cfg.sinc_omega_large)).tolist()
+    size, out = size_t.tolist(), []
     for i in range(n):
-        if is_sinc[i]: out.append(dict(kind='sinc', size=int(size[i]), omega=float(om[i]))); continue
-        k = cfg.kernel_list[int(kind[i])]
-        d = dict(kind=k, size=int(size[i]), sigma_x=float(sx[i]))
-        if k.endswith('aniso'): d.update(sigma_y=float(sy[i]), theta=float(th[i]))
-        if k.startswith('generalized'): d['beta'] = float(bg[i])
-        if k.startswith('plateau'): d['beta'] = float(bp[i])
+        if is_sinc[i]: out.append(dict(kind='sinc', size=size[i], omega=om[i])); continue
+        k = cfg.kernel_list[kind[i]]
+        d = dict(kind=k, size=size[i], sigma_x=sx[i])
+        if k.endswith('aniso'): d.update(sigma_y=sy[i], theta=th[i])
+        if k.startswith('generalized'): d['beta'] = bg[i]
+        if k.startswith('plateau'): d['beta'] = bp[i]
         out.append(d)
     return out
 
@@ -138,10 +139,10 @@ def reflect_pad(x:torch.Tensor, pad:int)->torch.Tensor:
 
 # %% ../nbs/02_degradation.ipynb #51c5ad66
 def _toeplitz(k, block):
-    "(block+K-1, block) matrix whose column o holds the taps k at rows o..o+K-1."
-    K = k.numel(); o = torch.arange(block)
+    "(block+K-1, block) matrix whose column o holds the taps k at rows o..o+K-1 (built on k's device)."
+    K = k.numel(); o = torch.arange(block, device=k.device)
     t = k.new_zeros(block + K - 1, block)
-    t[o[None] + torch.arange(K)[:, None], o[None].expand(K, block)] = k[:, None].expand(K, block)
+    t[o[None] + torch.arange(K, device=k.device)[:, None], o[None].expand(K, block)] = k[:, None].expand(K, block)
     return t
 
 def _correlate_last(x, k, block=64):
@@ -159,32 +160,45 @@ def blur_separable(x:torch.Tensor, # (..., h, w)
     "Correlate with the separable kernel outer(k_col, k), reflect padding: rows then columns as blocked matrix products."
     k_col = k if k_col is None else k_col
     if k.numel() != k_col.numel() or k.numel() % 2 == 0: raise ValueError(f'taps must have the same odd length, got {k.numel()} and {k_col.numel()}')
-    if k.numel() == 1: return x * float(k[0] * k_col[0])
+    if k.numel() == 1: return x * (k[:1] * k_col[:1]).to(x)
     y = _correlate_last(reflect_pad(x, k.numel() // 2), k)
     return _correlate_last(y.transpose(-1, -2), k_col).transpose(-1, -2)
 
 # %% ../nbs/02_degradation.ipynb #33b4ab7f
-def _crop_support(kernels):
-    "Drop the zero border rings that every kernel of the batch has."
-    k = kernels.shape[-1]
-    nz = (kernels != 0).any(0)
-    rows = nz.any(1).nonzero(); cols = nz.any(0).nonzero()
-    if len(rows) == 0: return kernels
-    m = int(min(rows.min(), cols.min(), k - 1 - rows.max(), k - 1 - cols.max()))
-    return kernels[..., m:k - m, m:k - m] if m > 0 else kernels
-
 def _rank1(kernels, tol=1e-6):
-    "Which kernels are outer products (to `tol` of their peak), with their column and row taps."
-    K = kernels.detach().double().cpu(); c = K.shape[-1] // 2
+    "Which CPU kernels are outer products (to `tol` of their peak), with their column and row taps."
+    K = kernels.detach().double(); c = K.shape[-1] // 2
     col, mid = K[:, :, c], K[:, c, c]
     row = K[:, c, :] / torch.where(mid == 0, 1., mid)[:, None]
     err = (col[:, :, None] * row[:, None, :] - K).abs().amax((1, 2))
     return (mid != 0) & (err <= tol * K.abs().amax((1, 2))), col, row
 
+def _kernel_info(kernels):
+    "What `filter2d` needs to know about CPU kernels (n, k, k), worked out on the host: zero-ring margins, separability, 1-D taps."
+    nz = kernels.detach() != 0; k = kernels.shape[-1]; ar = torch.arange(k)
+    rows, cols = nz.any(2), nz.any(1)
+    first = lambda m: torch.where(m, ar, k).amin(1)
+    last = lambda m: torch.where(m, ar, -1).amax(1)
+    margin = torch.stack([first(rows), first(cols), k - 1 - last(rows), k - 1 - last(cols)]).amin(0)
+    empty = ~rows.any(1)
+    sep, col, row = _rank1(kernels)
+    return dict(margin=torch.where(empty, 0, margin).tolist(), empty=empty.tolist(), sep=sep.tolist(), col=col, row=row)
+
+def _info_row(info, i):
+    "The `_kernel_info` of kernel i alone."
+    return dict(margin=info['margin'][i:i + 1], empty=info['empty'][i:i + 1], sep=info['sep'][i:i + 1], col=info['col'][i:i + 1], row=info['row'][i:i + 1])
+
+def _group_margin(info):
+    "The zero rings every (non-empty) kernel of a batch has."
+    return min((m for m, e in zip(info['margin'], info['empty']) if not e), default=0)
+
 # %% ../nbs/02_degradation.ipynb #5f062237
-def _filter_group(x, kernels):
-    "One grouped convolution: image i with kernel i (kernels (n, k, k) or (1, k, k)), reflect padding."
-    n, c = x.shape[:2]; kernels = _crop_support(kernels); k = kernels.shape[-1]
+def _filter_group(x, kernels, margin=None):
+    "One grouped convolution: image i with kernel i (kernels (n, k, k) or (1, k, k)), reflect padding; zero rings cropped first."
+    if margin is None: margin = _group_margin(_kernel_info(kernels if kernels.device.type == 'cpu' else kernels.cpu()))
+    n, c = x.shape[:2]; K = kernels.shape[-1]
+    if margin: kernels = kernels[..., margin:K - margin, margin:K - margin]
+    k = kernels.shape[-1]
     xp = reflect_pad(x, k // 2)
     wgt = kernels.to(x)[:, None].expand(n, c, k, k).reshape(n * c, 1, k, k)
     return F.conv2d(xp.reshape(1, n * c, *xp.shape[-2:]), wgt, groups=n * c).view(x.shape)
@@ -200,6 +214,17 @@ def _conv_strips(x, kernel):
     return o.view(S, c, hs, W).transpose(0, 1).reshape(c, S * hs, W)[:, :H]
 
 # %% ../nbs/02_degradation.ipynb #5d738fbb
+def _filter(x, kernels, info):
+    "`filter2d`'s fast path, given the host-side `_kernel_info` of the kernels (which may already be on x's device)."
+    if x.device.type != 'cpu': return _filter_group(x, kernels, _group_margin(info))
+    out, K = torch.empty_like(x), kernels.shape[-1]
+    for i in range(x.shape[0]):
+        j = i if kernels.shape[0] > 1 else 0
+        m = info['margin'][j]
+        if info['sep'][j]: out[i] = blur_separable(x[i], info['row'][j][m:K - m], info['col'][j][m:K - m])
+        else: out[i] = _conv_strips(x[i], kernels[j, m:K - m, m:K - m])
+    return out
+
 def filter2d(x:torch.Tensor, # (n, c, h, w) images
              kernels:torch.Tensor, # (k, k), (1, k, k) or (n, k, k); k odd
              fast:bool=True, # per-image support cropping, separable and strip paths (same result)
@@ -214,15 +239,7 @@ def filter2d(x:torch.Tensor, # (n, c, h, w) images
         k = kernels.shape[-1]
         wgt = kernels.to(x)[:, None].expand(n, x.shape[1], k, k).reshape(-1, 1, k, k)
         return F.conv2d(reflect_pad(x, k // 2).reshape(1, -1, *(s + k - 1 for s in x.shape[-2:])), wgt, groups=wgt.shape[0]).view(x.shape)
-    if x.device.type != 'cpu': return _filter_group(x, kernels)
-    sep, col, row = _rank1(kernels)
-    out = torch.empty_like(x)
-    for i in range(n):
-        j = i if kernels.shape[0] > 1 else 0
-        kern = _crop_support(kernels[j:j + 1])[0]; m = (kernels.shape[-1] - kern.shape[-1]) // 2
-        if sep[j]: out[i] = blur_separable(x[i], row[j][m:len(row[j]) - m], col[j][m:len(col[j]) - m])
-        else: out[i] = _conv_strips(x[i], kern)
-    return out
+    return _filter(x, kernels, _kernel_info(kernels if kernels.device.type == 'cpu' else kernels.cpu()))
 
 # %% ../nbs/02_degradation.ipynb #72c44e9f
 def gaussian_kernel1d(size:int, # number of taps, odd
@@ -235,13 +252,21 @@ def gaussian_kernel1d(size:int, # number of taps, odd
     return k / k.sum()
 
 # %% ../nbs/02_degradation.ipynb #4690a7a4
+_TAPS = {}
+
+def _gaussian_taps(size, device):
+    "`gaussian_kernel1d(size)` on `device`, made once per device."
+    key = (size, str(device))
+    if key not in _TAPS: _TAPS[key] = gaussian_kernel1d(size).to(device)
+    return _TAPS[key]
+
 def usm_sharp(img:torch.Tensor, # (n, 3, h, w) in [0,1]
               weight:float=0.5, # strength: img + weight * (img - blur)
               radius:int=50, # Gaussian size (made odd: 50 -> 51 taps)
               threshold:float=10, # sharpen only where |img - blur| * 255 > threshold (soft mask)
              )->torch.Tensor:
     "Unsharp masking exactly as BasicSR's `USMSharp` (51x51 Gaussian, σ=8), computed separably."
-    k = gaussian_kernel1d(radius + 1 if radius % 2 == 0 else radius)
+    k = _gaussian_taps(radius + 1 if radius % 2 == 0 else radius, img.device)
     def one(x):  # soft * clip(x + weight * res) + (1 - soft) * x, with few temporaries
         res = x - blur_separable(x, k)
         soft = blur_separable((res.abs().mul_(255) > threshold).to(x.dtype), k)
@@ -249,96 +274,144 @@ def usm_sharp(img:torch.Tensor, # (n, 3, h, w) in [0,1]
     return torch.cat([one(c) for c in img.split(1)]) if img.device.type == 'cpu' else one(img)
 
 # %% ../nbs/02_degradation.ipynb #0b3ba871
+_NP_FLOAT = {torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16}
+
+def _per_image(v, n, x, div=1):
+    "Per-image factor v/div for x: a Python float if `v` is one number (rounded as x.dtype arithmetic would), else an (n,1,1,1) tensor."
+    if isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) and x.dtype in _NP_FLOAT:
+        f = _NP_FLOAT[x.dtype]; return float(f(v) / f(div))
+    t = torch.as_tensor(v, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1).to(x.device)
+    return t / div if div != 1 else t
+
+def _flags(v, n):
+    "Per-image booleans as a Python list, from a bool, a list or a tensor (read once)."
+    v = v.tolist() if torch.is_tensor(v) else v
+    v = [bool(v)] * n if isinstance(v, (bool, int, np.bool_)) else [bool(b) for b in v]
+    return v * n if len(v) == 1 else v
+
 def add_gaussian_noise(x:torch.Tensor, # (n, c, h, w)
-                       sigma, # per-image noise std in 0-255 units, shape (n,) (or a number)
-                       gray, # per-image bool: one noise pattern for all channels
+                       sigma, # per-image noise std in 0-255 units: a number, or shape (n,)
+                       gray, # per-image bool (or one for all): one noise pattern for all channels
                        generator:torch.Generator, # source of randomness (any device)
                       )->torch.Tensor:
     "Add per-image Gaussian noise (gray or colour per image), then clip to [0,1]."
     n = x.shape[0]
-    sigma = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1).to(x.device)
-    gray = torch.as_tensor(gray, dtype=torch.bool).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1).to(x.device)
+    s, gray = _per_image(sigma, n, x, 255), _flags(gray, n)
     noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
-    if gray.any(): noise = torch.where(gray, noise[:, :1], noise)
-    return noise.mul_(sigma / 255).add_(x).clamp_(0, 1)
+    if all(gray): return torch.add(x, noise[:, :1].mul_(s)).clamp_(0, 1)
+    if any(gray): noise = torch.cat([noise[i:i + 1, :1].expand(-1, x.shape[1], -1, -1) if gr else noise[i:i + 1] for i, gr in enumerate(gray)])
+    return noise.mul_(s).add_(x).clamp_(0, 1)
 
 # %% ../nbs/02_degradation.ipynb #9f8f02c5
 def _count_levels(img8):
-    "Number of distinct 8-bit values in each image of a batch (integer-valued floats 0..255)."
+    "Number of distinct 8-bit values in each image of a batch (integer-valued floats 0..255), without leaving the device."
     n = img8.shape[0]
-    idx = img8.reshape(n, -1).long() + 256 * torch.arange(n, device=img8.device)[:, None]
-    return (torch.bincount(idx.flatten(), minlength=256 * n).view(n, 256) > 0).sum(1)
+    seen = torch.zeros(n, 256, dtype=torch.bool, device=img8.device)
+    return seen.scatter_(1, img8.reshape(n, -1).long(), True).sum(1)
 
 def _count_levels_unique(img8):
     "The same count the way BasicSR does it: `torch.unique` per image."
     return torch.tensor([len(torch.unique(im)) for im in img8])
 
+def _level_index(counts):
+    "⌈log2(count)⌉ per image, in integers (so vals = 2**index exactly): 0 for 1 level ... 8 for 129-256 levels."
+    return ((counts.long() - 1)[:, None] >= 2 ** torch.arange(8, device=counts.device)).sum(1)
+
 def _to_gray(x): return (x * x.new_tensor([0.2989, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 # %% ../nbs/02_degradation.ipynb #7a25cac0
 _POISSON_TABLES = {}
+_Z_LO, _Z_DZ, _Z_BINS, _TOP = -40., 0.1, 800, 2048 # logit bins over [-40, 40); direct table for the last 2048 ulp below 1
+_POISSON_VALS = tuple(2. ** i for i in range(9)) # the photon levels BasicSR's rule can pick
 
-def _poisson_tables(v, device):
-    "CDF, guide and offset-CDF tables of Poisson(level * v / 255) for the 256 levels (cached)."
-    key = (float(v), str(device))
-    if key not in _POISSON_TABLES:
+def _poisson_tables(vals:tuple, device, dtype=torch.float64):
+    "Inverse-CDF tables of Poisson(level * v / 255) for the 256 levels of each v in `vals`, with guide tables (cached)."
+    key = (tuple(float(v) for v in vals), str(device), dtype)
+    if key in _POISSON_TABLES: return _POISSON_TABLES[key]
+    ulp, tiny = (2.**-53, 2.**-54) if dtype == torch.float64 else (2.**-24, 2.**-40) # draws: 0, or >= tiny; at most 1 - ulp
+    Js = [int(v + 12 * math.sqrt(v) + 40) for v in vals]; J = max(Js)
+    cdfs = []
+    for v, Jv in zip(vals, Js):
         lam = torch.arange(256, dtype=torch.float64) * (v / 255)
-        J = int(v + 12 * math.sqrt(v) + 40); M = 4 * J
-        n = torch.arange(J, dtype=torch.float64)
+        n = torch.arange(Jv, dtype=torch.float64)
         p = torch.exp(n * torch.log(lam.clamp_min(1e-300))[:, None] - lam[:, None] - torch.lgamma(n + 1))
         p[0] = 0; p[0, 0] = 1  # level 0: rate 0
         cdf = p.cumsum(1).clamp(max=1.); cdf[:, -1] = 1.
-        guide = torch.searchsorted(cdf, (torch.arange(M, dtype=torch.float64) / M).expand(256, M).contiguous(), right=True)
-        offset = (cdf + torch.arange(256, dtype=torch.float64)[:, None]).flatten()  # row l lies in [l, l+1]: one sorted array
-        dt = torch.float32 if torch.device(device).type == 'mps' else torch.float64
-        _POISSON_TABLES[key] = (cdf.flatten().to(device, dt), guide.flatten().to(device), offset.to(device, dt), J, M)
-    return _POISSON_TABLES[key]
+        cdfs.append(F.pad(cdf, (0, J - Jv), value=1.))
+    cdf = torch.cat(cdfs).to(dtype).double(); R = len(cdf)  # the values the draws are compared with
+    q = lambda u, m: u.expand(R, m).contiguous()
+    top = torch.searchsorted(cdf, q(1 - torch.arange(_TOP, dtype=torch.float64).clamp(min=1) * ulp, _TOP), right=True)
+    z = _Z_LO + _Z_DZ * torch.arange(_Z_BINS + 1, dtype=torch.float64)
+    lo = torch.sigmoid(z[:-1] - 1e-6).clamp(min=tiny); lo[0] = 0.  # bin edges, widened a little against rounding in logit(u)
+    hi = torch.sigmoid(z[1:] + 1e-6).clamp(max=1 - _TOP * ulp)
+    hi = torch.where(hi < tiny, lo, hi).maximum(lo)
+    start = torch.searchsorted(cdf, q(lo, _Z_BINS), right=True)
+    steps = int((torch.searchsorted(cdf, q(hi, _Z_BINS), right=True) - start).max())
+    start += torch.arange(R)[:, None] * J
+    T = dict(cdf=cdf.flatten().to(device, dtype), start=start.flatten().to(device, torch.int32), top=top.flatten().to(device, torch.int16),
+             J=J, steps=steps, ulp=ulp)
+    _POISSON_TABLES[key] = T
+    return T
+
+def _poisson_draw(img8, table, T, generator):
+    "Poisson counts of integer-valued `img8` (n, ...) with per-image table index `table` (an int or (n,) tensor): one uniform each."
+    n = img8.shape[0]
+    u = torch.rand(img8.numel(), generator=generator, device=generator.device, dtype=T['cdf'].dtype).to(img8.device).view(n, -1)
+    row = img8.reshape(n, -1).long().add_(table * 256 if isinstance(table, int) else table[:, None] * 256)
+    q = 1 - u
+    b = torch.log(u / q).sub_(_Z_LO).mul_(1 / _Z_DZ).clamp_(0, _Z_BINS - 1).long()
+    m = T['start'][b.add_(row * _Z_BINS)].long()
+    for _ in range(T['steps']): m += T['cdf'][m] <= u
+    k = q.mul_(1 / T['ulp']).clamp_(max=_TOP - 1).long()
+    cnt = torch.where(u > 1 - (_TOP - 0.5) * T['ulp'], T['top'][k.add_(row * _TOP)].long(), m.sub_(row * T['J']))
+    return cnt.view(img8.shape).to(img8.dtype)
+
+def _table_dtype(device): return torch.float32 if torch.device(device).type == 'mps' else torch.float64
 
 def poisson_levels(img8:torch.Tensor, # integer-valued levels 0..255 (any shape, float)
                    v:float, # photon levels: the rate is img8 * v / 255
                    generator:torch.Generator, # one uniform per element is drawn from it
                   )->torch.Tensor: # Poisson counts, same shape and dtype
     "Poisson(img8 * v / 255) by inverse CDF with one uniform per element."
-    cdf, guide, offset, J, M = _poisson_tables(v, img8.device)
-    u = torch.rand(img8.numel(), generator=generator, device=generator.device, dtype=cdf.dtype).to(img8.device)
-    lvl = img8.reshape(-1).long()
-    n = guide[(u * M).long().add_(lvl * M)]
-    more = (cdf[n + lvl * J] <= u).nonzero().flatten()
-    if more.numel():
-        la = lvl[more]
-        n[more] = torch.searchsorted(offset, u[more] + la, right=True) - la * J
-    return n.view(img8.shape).to(img8.dtype)
+    return _poisson_draw(img8.reshape(1, -1), 0, _poisson_tables((v,), img8.device, _table_dtype(img8.device)), generator).view(img8.shape)
 
 # %% ../nbs/02_degradation.ipynb #59681c2a
 def add_poisson_noise(x:torch.Tensor, # (n, 3, h, w)
-                      scale, # per-image noise scale, shape (n,) (or a number)
-                      gray, # per-image bool: noise from the luma, copied to all channels
+                      scale, # per-image noise scale: a number, or shape (n,)
+                      gray, # per-image bool (or one for all): noise from the luma, copied to all channels
                       generator:torch.Generator, # source of randomness (any device)
                       count_levels=_count_levels, # how to count distinct 8-bit values per image
                      )->torch.Tensor:
     "Add per-image Poisson (shot) noise with BasicSR's level rule, then clip to [0,1]."
     n = x.shape[0]
-    scale = torch.as_tensor(scale, dtype=x.dtype).reshape(-1).expand(n).to(x.device)
-    gray = torch.as_tensor(gray, dtype=torch.bool).reshape(-1).expand(n)
-    out = torch.empty_like(x)
-    for sel, src in ((~gray, lambda z: z), (gray, _to_gray)):
-        idx = sel.nonzero().flatten().tolist()
+    s, gray = _per_image(scale, n, x), _flags(gray, n)
+    T = _poisson_tables(_POISSON_VALS, x.device, _table_dtype(x.device))
+    out = None
+    for want, src in ((False, lambda z: z), (True, _to_gray)):  # colour images draw first, then gray ones
+        idx = [i for i in range(n) if gray[i] == want]
         if not idx: continue
         xs = x if len(idx) == n else x[idx]
         img8 = (src(xs) * 255).round_().clamp_(0, 255)
-        vals = torch.exp2(torch.ceil(torch.log2(count_levels(img8).cpu().double())))
-        counts = torch.empty_like(img8)
-        for v in vals.unique().tolist():
-            sel = (vals == v).nonzero().flatten().tolist()
-            counts[sel] = poisson_levels(img8[sel] if len(sel) < len(vals) else img8, v, generator)
-        vals = vals.to(x.device, x.dtype).view(-1, 1, 1, 1)
+        t = _level_index(count_levels(img8).to(x.device))
+        counts = _poisson_draw(img8, t, T, generator)
+        vals = (2 ** t).to(x.dtype).view(-1, 1, 1, 1)  # exact powers of two
         noise = counts.div_(vals).sub_(img8.div_(255))
-        res = (xs + noise.mul_(scale[idx].view(-1, 1, 1, 1))).clamp_(0, 1)
+        res = (xs + noise.mul_(s if isinstance(s, float) or len(idx) == n else s[idx])).clamp_(0, 1)
         if len(idx) == n: return res
+        if out is None: out = torch.empty_like(x)
         out[idx] = res
     return out
 
 # %% ../nbs/02_degradation.ipynb #f6da3522
+def _qualities(quality, n):
+    "Per-image JPEG qualities as Python ints (rounded) from a number, a list or a tensor (read once); each must be in 1..100."
+    q = quality.tolist() if torch.is_tensor(quality) else quality
+    q = [q] if isinstance(q, (int, float, np.integer, np.floating)) else list(q)
+    if len(q) not in (1, n): raise ValueError(f'{len(q)} JPEG qualities for a batch of {n} images')
+    q = [int(round(float(v))) for v in (q * n if len(q) == 1 else q)]
+    if any(not 1 <= v <= 100 for v in q): raise ValueError(f'JPEG quality must be in 1..100, got {q}')
+    return q
+
 def _jpeg_bytes(a, q):
     "Encode and decode one HWC uint8 array at quality q."
     buf = io.BytesIO(); Image.fromarray(a).save(buf, format='JPEG', quality=int(q), subsampling=2)
@@ -348,8 +421,7 @@ def jpeg_pil(x:torch.Tensor, # (n, 3, h, w), clamped to [0,1] and rounded to 8 b
              quality, # per-image JPEG quality 1..100 (rounded to int)
             )->torch.Tensor:
     "Real JPEG compression (Pillow/libjpeg, 4:2:0) of each image at its own quality."
-    q = [int(round(float(v))) for v in torch.as_tensor(quality).reshape(-1).expand(x.shape[0])]
-    if any(not 1 <= v <= 100 for v in q): raise ValueError(f'JPEG quality must be in 1..100, got {q}')
+    q = _qualities(quality, x.shape[0])
     out = np.stack([_jpeg_bytes(a, v) for a, v in zip(to_uint8(x), q)])
     return from_uint8(out).to(x.device, x.dtype)
 
@@ -358,13 +430,6 @@ _JPEG_LUMA = [[16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55]
               [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92], [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]]
 _JPEG_CHROMA = [[17, 18, 24, 47, 99, 99, 99, 99], [18, 21, 26, 66, 99, 99, 99, 99], [24, 26, 56, 99, 99, 99, 99, 99], [47, 66, 99, 99, 99, 99, 99, 99]] + [[99] * 8] * 4
 
-def _qtables(q):
-    "libjpeg's quality scaling of the standard tables (baseline: clamped to 1..255), one pair per quality."
-    q = torch.as_tensor(q).long().clamp(1, 100)
-    s = torch.where(q < 50, 5000 // q, 200 - 2 * q)[:, None, None]
-    t = lambda base: ((torch.tensor(base)[None] * s + 50) // 100).clamp(1, 255).float()
-    return t(_JPEG_LUMA), t(_JPEG_CHROMA)
-
 def _dct_matrix():
     "The orthonormal 8-point DCT-II matrix (JPEG's DCT)."
     k, n = torch.arange(8, dtype=torch.float64)[:, None], torch.arange(8, dtype=torch.float64)[None]
@@ -372,13 +437,29 @@ def _dct_matrix():
     c[0] /= math.sqrt(2)
     return c
 
+_JPEG_CONSTS = {}
+
+def _jpeg_consts(device, dtype):
+    "The base quantisation tables and the DCT matrix on `device`, made once per device and dtype."
+    key = (str(device), dtype)
+    if key not in _JPEG_CONSTS:
+        _JPEG_CONSTS[key] = (torch.tensor(_JPEG_LUMA, device=device), torch.tensor(_JPEG_CHROMA, device=device), _dct_matrix().to(device, dtype))
+    return _JPEG_CONSTS[key]
+
+def _qtables(q, device='cpu', dtype=torch.float32):
+    "libjpeg's quality scaling of the standard tables (baseline: clamped to 1..255), one pair per quality, built on `device`."
+    luma, chroma, _ = _jpeg_consts(device, dtype)
+    s = [5000 // v if v < 50 else 200 - 2 * v for v in (min(max(int(v), 1), 100) for v in q)]
+    t = lambda base: torch.stack([((base * si + 50) // 100).clamp(1, 255) for si in s]).to(dtype)
+    return t(luma), t(chroma)
+
 # %% ../nbs/02_degradation.ipynb #67e783d6
 def _rnd(x, ste): return x + (x.round() - x).detach() if ste else x.round()
 
 def _code_plane(plane, qt, ste):
     "JPEG-code one plane (n, h, w) of 0..255 values (h, w multiples of 8) with per-image tables qt (n, 8, 8)."
     n, h, w = plane.shape
-    C = _dct_matrix().to(plane)
+    C = _jpeg_consts(plane.device, plane.dtype)[2]
     b = (plane - 128).view(n, h // 8, 8, w // 8, 8).transpose(2, 3)
     coef = _rnd(C @ b @ C.T / qt[:, None, None], ste) * qt[:, None, None]
     return _rnd((C.T @ coef @ C).transpose(2, 3).reshape(n, h, w) + 128, ste).clamp(0, 255)
@@ -389,9 +470,7 @@ def jpeg_torch(x:torch.Tensor, # (n, 3, h, w) in [0,1], any device
               )->torch.Tensor:
     "Baseline 4:2:0 JPEG in torch, batched with per-image quality; agrees with libjpeg to ~47 dB."
     n, _, H, W = x.shape
-    q = [int(round(float(v))) for v in torch.as_tensor(quality).reshape(-1).expand(n)]
-    if any(not 1 <= v <= 100 for v in q): raise ValueError(f'JPEG quality must be in 1..100, got {q}')
-    ql, qc = (t.to(x) for t in _qtables(q))
+    ql, qc = _qtables(_qualities(quality, n), x.device, x.dtype)
     v = F.pad(_rnd(x.clamp(0, 1) * 255, differentiable), (0, -W % 16, 0, -H % 16), mode='replicate')
     r, g, b = v.unbind(1)
     y = _rnd(0.299 * r + 0.587 * g + 0.114 * b, differentiable)
@@ -553,53 +632,64 @@ def get_preset(preset:str|object, # a name from `PRESETS` or a config instance
 def _sample_stage(s:StageConfig, n, g):
     "Per-image draws of one stage (blur, resize, noise, JPEG)."
     kern = sample_kernels(n, s.blur, g)
-    blur = _u(n, g) < s.blur_prob
+    blur = (_u(n, g) < s.blur_prob).tolist()
     d = _choice(s.resize_prob, n, g)
-    scale = torch.where(d == 0, _u(n, g, 1., s.resize_range[1]), torch.where(d == 1, _u(n, g, s.resize_range[0], 1.), torch.ones(n, dtype=torch.float64)))
-    mode = (_u(n, g) * len(s.resize_modes)).long().clamp(max=len(s.resize_modes) - 1)
+    scale = torch.where(d == 0, _u(n, g, 1., s.resize_range[1]), torch.where(d == 1, _u(n, g, s.resize_range[0], 1.), torch.ones(n, dtype=torch.float64))).tolist()
+    mode = (_u(n, g) * len(s.resize_modes)).long().clamp(max=len(s.resize_modes) - 1).tolist()
     gauss, sigma, pscale, gray = _u(n, g) < s.gaussian_noise_prob, _u(n, g, *s.noise_range), _u(n, g, *s.poisson_scale_range), _u(n, g) < s.gray_noise_prob
-    q = _u(n, g, *s.jpeg_range).round()
-    return [dict(blur=bool(blur[i]), kernel=kern[i], resize=dict(scale=float(scale[i]), mode=s.resize_modes[int(mode[i])]),
-                 noise=dict(type='gaussian', sigma=float(sigma[i]), gray=bool(gray[i])) if gauss[i] else dict(type='poisson', scale=float(pscale[i]), gray=bool(gray[i])),
-                 jpeg=int(q[i])) for i in range(n)]
+    gauss, sigma, pscale, gray = gauss.tolist(), sigma.tolist(), pscale.tolist(), gray.tolist()
+    q = _u(n, g, *s.jpeg_range).round().long().tolist()
+    return [dict(blur=blur[i], kernel=kern[i], resize=dict(scale=scale[i], mode=s.resize_modes[mode[i]]),
+                 noise=dict(type='gaussian', sigma=sigma[i], gray=gray[i]) if gauss[i] else dict(type='poisson', scale=pscale[i], gray=gray[i]),
+                 jpeg=q[i]) for i in range(n)]
 
-def _seeds(n, g): return torch.randint(0, 2**62, (n,), generator=g, device=g.device).tolist()
+def _seeds(n, g): return torch.randint(0, 2**62, (n,), generator=g).tolist()
+
+def _host_generator(g:torch.Generator)->torch.Generator:
+    "The CPU generator the parameters are drawn from: `g` itself, or for a device generator one seeded from its state, read on the host."
+    if g.device.type == 'cpu': return g
+    try: state = (g.initial_seed(), g.get_offset())
+    except (RuntimeError, AttributeError, NotImplementedError):  # no offset to read: one draw comes back from the device
+        return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (), generator=g, device=g.device)))
+    torch.randint(0, 2, (1,), generator=g, device=g.device)  # advance `g` (not read), so its next use draws other parameters
+    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f'{state}'.encode()).digest()[:8], 'little') >> 2)
 
 # %% ../nbs/02_degradation.ipynb #8f0bcbb6
 def _sample_second_order(cfg:RealESRGANConfig, n, g):
     seeds = _seeds(n, g)
     s1, s2 = _sample_stage(cfg.stage1, n, g), _sample_stage(cfg.stage2, n, g)
-    sinc_on = _u(n, g) < cfg.final_sinc_prob
-    size = torch.tensor(cfg.final_sinc_sizes)[(_u(n, g) * len(cfg.final_sinc_sizes)).long().clamp(max=len(cfg.final_sinc_sizes) - 1)]
-    omega = _u(n, g, *cfg.final_sinc_omega)
-    first = _u(n, g) < cfg.resize_first_prob
-    mode = (_u(n, g) * len(cfg.final_resize_modes)).long().clamp(max=len(cfg.final_resize_modes) - 1)
+    sinc_on = (_u(n, g) < cfg.final_sinc_prob).tolist()
+    size = torch.tensor(cfg.final_sinc_sizes)[(_u(n, g) * len(cfg.final_sinc_sizes)).long().clamp(max=len(cfg.final_sinc_sizes) - 1)].tolist()
+    omega = _u(n, g, *cfg.final_sinc_omega).tolist()
+    first = (_u(n, g) < cfg.resize_first_prob).tolist()
+    mode = (_u(n, g) * len(cfg.final_resize_modes)).long().clamp(max=len(cfg.final_resize_modes) - 1).tolist()
     out = []
     for i in range(n):
         s1[i].pop('blur')  # the first blur always happens
-        fin = dict(order='resize_first' if first[i] else 'jpeg_first', mode=cfg.final_resize_modes[int(mode[i])], jpeg=s2[i].pop('jpeg'),
-                   sinc=dict(kind='sinc', size=int(size[i]), omega=float(omega[i])) if sinc_on[i] else dict(kind='pulse', size=1))
+        fin = dict(order='resize_first' if first[i] else 'jpeg_first', mode=cfg.final_resize_modes[mode[i]], jpeg=s2[i].pop('jpeg'),
+                   sinc=dict(kind='sinc', size=size[i], omega=omega[i]) if sinc_on[i] else dict(kind='pulse', size=1))
         out.append(dict(seed=seeds[i], stage1=s1[i], stage2=s2[i], final=fin))
     return out
 
 def _sample_course(cfg:CourseConfig, n, g):
     seeds, kern = _seeds(n, g), sample_kernels(n, cfg.blur, g)
-    scale = _u(n, g, *cfg.resize_range)
-    mode = (_u(n, g) * len(cfg.resize_modes)).long().clamp(max=len(cfg.resize_modes) - 1)
-    sigma, gray, q = _u(n, g, *cfg.noise_range), _u(n, g) < cfg.gray_noise_prob, _u(n, g, *cfg.jpeg_range).round()
-    back = (_u(n, g) * len(cfg.back_modes)).long().clamp(max=len(cfg.back_modes) - 1)
-    return [dict(seed=seeds[i], stage1=dict(kernel=kern[i], resize=dict(scale=float(scale[i]), mode=cfg.resize_modes[int(mode[i])]),
-                 noise=dict(type='gaussian', sigma=float(sigma[i]), gray=bool(gray[i])), jpeg=int(q[i])), back_mode=cfg.back_modes[int(back[i])])
+    scale = _u(n, g, *cfg.resize_range).tolist()
+    mode = (_u(n, g) * len(cfg.resize_modes)).long().clamp(max=len(cfg.resize_modes) - 1).tolist()
+    sigma, gray, q = _u(n, g, *cfg.noise_range).tolist(), (_u(n, g) < cfg.gray_noise_prob).tolist(), _u(n, g, *cfg.jpeg_range).round().long().tolist()
+    back = (_u(n, g) * len(cfg.back_modes)).long().clamp(max=len(cfg.back_modes) - 1).tolist()
+    return [dict(seed=seeds[i], stage1=dict(kernel=kern[i], resize=dict(scale=scale[i], mode=cfg.resize_modes[mode[i]]),
+                 noise=dict(type='gaussian', sigma=sigma[i], gray=gray[i]), jpeg=q[i]), back_mode=cfg.back_modes[back[i]])
             for i in range(n)]
 
 # %% ../nbs/02_degradation.ipynb #d1824d53
 def sample_params(cfg, # a validated degradation config
                   n:int, # batch size
-                  generator:torch.Generator, # source of randomness (any device)
+                  generator:torch.Generator, # source of randomness (any device; the draws are made on the CPU)
                  )->list: # one JSON-ready dict per image
     "Draw the degradation parameters of `n` images, vectorised, from `generator`."
-    if isinstance(cfg, RealESRGANConfig): return _sample_second_order(cfg, n, generator)
-    if isinstance(cfg, CourseConfig): return _sample_course(cfg, n, generator)
+    g = _host_generator(generator)
+    if isinstance(cfg, RealESRGANConfig): return _sample_second_order(cfg, n, g)
+    if isinstance(cfg, CourseConfig): return _sample_course(cfg, n, g)
     if isinstance(cfg, BicubicConfig): return [{} for _ in range(n)]
     raise ConfigError(f'not a degradation config: {type(cfg).__name__}')
 
@@ -643,15 +733,21 @@ def quantize(x:torch.Tensor)->torch.Tensor:
     return (x * 255.0).round().clamp(0, 255) / 255.0
 
 # %% ../nbs/02_degradation.ipynb #8f8a923d
+def _to_device(t, device):
+    "`t` on `device`; to a GPU from pinned memory without waiting for it."
+    device = torch.device(device)
+    return t.pin_memory().to(device, non_blocking=True) if device.type == 'cuda' else t.to(device)
+
 def _apply_second_order(gt, cfg:RealESRGANConfig, params, scale, times=None):
     n, _, H, W = gt.shape; dev = gt.device; T = _Timer(times, dev)
     with T('usm'): x = usm_sharp(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold) if cfg.usm else gt
     canvas = max(max(cfg.stage1.blur.kernel_sizes), max(cfg.stage2.blur.kernel_sizes), max(cfg.final_sinc_sizes))
     with T('kernels'):
-        k1 = make_kernels([p['stage1']['kernel'] for p in params], canvas).to(dev)
-        k2 = make_kernels([p['stage2']['kernel'] for p in params], canvas).to(dev)
-        ks = make_kernels([p['final']['sinc'] for p in params], canvas).to(dev)
-    with T('blur1'): x = filter2d(x, k1)
+        host = [make_kernels([p['stage1']['kernel'] for p in params], canvas), make_kernels([p['stage2']['kernel'] for p in params], canvas),
+                make_kernels([p['final']['sinc'] for p in params], canvas)]
+        i1, i2, i3 = (_kernel_info(k) for k in host)
+        k1, k2, ks = _to_device(torch.stack(host), dev).unbind(0)
+    with T('blur1'): x = _filter(x, k1, i1)
     def one(i, T):
         p = params[i]; g, s1, s2, fin = _gen(p['seed'], dev), p['stage1'], p['stage2'], p['final']
         xi = x[i:i + 1]
@@ -659,7 +755,7 @@ def _apply_second_order(gt, cfg:RealESRGANConfig, params, scale, times=None):
         with T('noise1'): xi = _noise(xi, s1['noise'], g)
         with T('jpeg1'): xi = _jpeg(xi, s1['jpeg'], cfg.jpeg_backend)
         if s2['blur']:
-            with T('blur2'): xi = filter2d(xi, k2[i:i + 1])
+            with T('blur2'): xi = _filter(xi, k2[i:i + 1], _info_row(i2, i))
         s = s2['resize']['scale']
         with T('resize2'): xi = _resize(xi, s2['resize']['mode'], size=(int(H / scale * s), int(W / scale * s)))
         with T('noise2'): xi = _noise(xi, s2['noise'], g)
@@ -668,17 +764,19 @@ def _apply_second_order(gt, cfg:RealESRGANConfig, params, scale, times=None):
         with T('final_resize'): return _resize(xi, fin['mode'], size=(H // scale, W // scale))
     outs = _map_images(one, n, dev, times)
     x = torch.cat(outs)
-    with T('sinc'): x = filter2d(x, ks)
+    with T('sinc'): x = _filter(x, ks, i3)
     first = [i for i, p in enumerate(params) if p['final']['order'] == 'resize_first']
     if first:
-        with T('jpeg2'): x[first] = _jpeg(x[first], [params[i]['final']['jpeg'] for i in first], cfg.jpeg_backend)
+        with T('jpeg2'):  # slices and a concatenation: indexing with a list would copy the index to the device
+            done = iter(_jpeg(torch.cat([x[i:i + 1] for i in first]), [params[i]['final']['jpeg'] for i in first], cfg.jpeg_backend).split(1))
+            x = torch.cat([next(done) if p['final']['order'] == 'resize_first' else x[i:i + 1] for i, p in enumerate(params)])
     with T('quantize'): return quantize(x)
 
 # %% ../nbs/02_degradation.ipynb #b74dcd01
 def _apply_course(gt, cfg:CourseConfig, params, scale, times=None):
     n, _, H, W = gt.shape; dev = gt.device; T = _Timer(times, dev)
-    canvas = max(cfg.blur.kernel_sizes)
-    with T('blur1'): x = filter2d(gt, make_kernels([p['stage1']['kernel'] for p in params], canvas).to(dev))
+    host = make_kernels([p['stage1']['kernel'] for p in params], max(cfg.blur.kernel_sizes))
+    with T('blur1'): x = _filter(gt, _to_device(host, dev), _kernel_info(host))
     def one(i, T):
         p = params[i]; g, s1 = _gen(p['seed'], dev), p['stage1']
         with T('resize1'): xi = _resize(x[i:i + 1], s1['resize']['mode'], scale_factor=s1['resize']['scale'])
@@ -704,11 +802,12 @@ def apply_params(gt:torch.Tensor, # (n, 3, H, W) float in [0,1], any device
                  scale:int=4, # LQ size = GT size / scale
                  times:dict|None=None, # if a dict: add per-stage seconds to it
                 )->torch.Tensor:
-    "Degrade a batch with explicit per-image parameters (deterministic given `params`)."
+    "Degrade a batch with explicit per-image parameters (deterministic given `params`), in strict float32 (no TF32, no autocast)."
     if len(params) != gt.shape[0]: raise ValueError(f'{len(params)} parameter dicts for a batch of {gt.shape[0]} images')
-    if isinstance(cfg, RealESRGANConfig): return _apply_second_order(gt, cfg, params, scale, times)
-    if isinstance(cfg, CourseConfig): return _apply_course(gt, cfg, params, scale, times)
-    if isinstance(cfg, BicubicConfig): return bicubic_downscale(gt, scale, cfg.antialias, cfg.quantize)
+    with strict_fp32():
+        if isinstance(cfg, RealESRGANConfig): return _apply_second_order(gt, cfg, params, scale, times)
+        if isinstance(cfg, CourseConfig): return _apply_course(gt, cfg, params, scale, times)
+        if isinstance(cfg, BicubicConfig): return bicubic_downscale(gt, scale, cfg.antialias, cfg.quantize)
     raise ConfigError(f'not a degradation config: {type(cfg).__name__}')
 
 # %% ../nbs/02_degradation.ipynb #c9f04f2f
