@@ -41,10 +41,12 @@ def peak_mib(dev) -> float:
     return torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == 'cuda' else float('nan')
 
 
-def train_cfg(args, out_dir, iters, name):
+def train_cfg(args, out_dir, iters, name, total=None):
+    "The check's config: `iters` iterations of a run whose schedule spans `total` (default: `iters`)."
+    total = total or iters
     from fsr.train import load_train_config
-    ov = [f'out_dir={out_dir}', f'name={name}', f'iters={iters}', f'val_every={10**9}', f'ckpt_every={max(1, iters // 2)}',
-          f'log_every={max(1, iters)}', f'data.train={args.faces}', 'data.val=', f'scheduler.periods=[{iters}]', 'scheduler.restart_weights=[1.0]',
+    ov = [f'out_dir={out_dir}', f'name={name}', f'iters={iters}', f'val_every={10**9}', f'ckpt_every={max(1, total // 2)}',
+          f'log_every={max(1, total // 2)}', f'data.train={args.faces}', 'data.val=', f'scheduler.periods=[{total}]', 'scheduler.restart_weights=[1.0]',
           f'data.num_workers={args.workers}']
     if args.quick: ov += ['arch.num_block=2', 'arch.num_feat=16', 'data.gt_size=128', 'data.batch_size=2']
     return load_train_config('msrresnet_b16', 'full', ov)
@@ -83,7 +85,7 @@ def step_resume(args, dev, rows):
     n = max(2, args.resume_iters - args.resume_iters % 2)
     with tempfile.TemporaryDirectory() as d:
         a = Trainer(train_cfg(args, d, n, 'straight'), device=str(dev), progress=False); a.fit()
-        b = Trainer(train_cfg(args, d, n // 2, 'resumed'), device=str(dev), progress=False); b.fit()
+        b = Trainer(train_cfg(args, d, n // 2, 'resumed', total=n), device=str(dev), progress=False); b.fit()
         c = Trainer(train_cfg(args, d, n, 'resumed'), resume=True, device=str(dev), progress=False); c.fit()
         wa, wc = a.weights(), c.weights()
         key = 'params_ema' if 'params_ema' in wa else 'params'
