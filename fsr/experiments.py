@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_experiments.ipynb #8230255b
 from __future__ import annotations
-import datetime, json, os, platform, subprocess, time, warnings
+import datetime, json, os, platform, subprocess, sys, time, warnings
 from pathlib import Path
 import pandas as pd
 import torch
@@ -13,7 +13,7 @@ from .data import data_root, cache_dir, dataset_dir, find_images, PairedFolder
 
 # %% auto #0
 __all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'data_relpath', 'portable_path', 'portable_overrides',
-           'run_experiment', 'load_study', 'missing_data', 'should_run']
+           'run_experiment', 'load_study', 'missing_data', 'should_run', 'require_real_data']
 
 # %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
@@ -173,3 +173,13 @@ def should_run(run:bool, # the notebook's switch (e.g. RUN_STUDY), off by defaul
               f'committed results with sample numbers); put the data there or set FSR_DATA.')
         return False
     return True
+
+# %% ../nbs/14_experiments.ipynb #8e220e8b
+def require_real_data(needs:tuple, # data kinds or folders under the data root (see `missing_data`)
+                      out:str|Path, # the results file a run would overwrite
+                     ):
+    "Exit with status 2 and one line when `needs` are missing: sample-set numbers must not replace `out`."
+    if miss := missing_data(needs):
+        print(f'error: no {miss[0]} data: this benchmark measures on the real data and would overwrite {out} '
+              f'with sample-set numbers; put the data there or set FSR_DATA', file=sys.stderr)
+        raise SystemExit(2)

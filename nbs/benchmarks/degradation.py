@@ -21,14 +21,8 @@ from fsr.degradation import apply_params, degrade_reference, get_preset, sample_
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent/'results'/'benchmarks'/'degradation.csv'
 
-from fsr.experiments import cpu_name, missing_data
+from fsr.experiments import cpu_name, require_real_data
 
-def require_faces(out):
-    "Stop with exit status 2 when the real faces are missing: numbers measured on the sample set must not replace `out`."
-    if miss := missing_data(('faces',)):
-        print(f'error: no face data at {miss[0]}: this benchmark measures on the real faces and would overwrite {out} '
-              f'with sample-set numbers; put the faces there or set FSR_DATA', file=sys.stderr)
-        raise SystemExit(2)
 
 @contextlib.contextmanager
 def per_image_workers(n):
@@ -59,7 +53,7 @@ def main():
     ap.add_argument('--out', type=Path, help=f'the CSV to write (default: {OUT}; with --quick a temporary file)')
     args = ap.parse_args()
     out = args.out or (Path(tempfile.mkdtemp())/'degradation.csv' if args.quick else OUT)
-    if out == OUT: require_faces(OUT)
+    if out == OUT: require_real_data(('faces',), OUT)
     torch.set_num_threads(args.threads)
     cfg = get_preset('realesrgan')
     load1 = os.getloadavg()[0]

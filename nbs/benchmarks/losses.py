@@ -27,14 +27,8 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent/'results'/'benchmarks'/'losses.csv'
 
-from fsr.experiments import cpu_name, missing_data
+from fsr.experiments import cpu_name, require_real_data
 
-def require_faces(out):
-    "Stop with exit status 2 when the real faces are missing: numbers measured on the sample set must not replace `out`."
-    if miss := missing_data(('faces',)):
-        print(f'error: no face data at {miss[0]}: this benchmark measures on the real faces and would overwrite {out} '
-              f'with sample-set numbers; put the faces there or set FSR_DATA', file=sys.stderr)
-        raise SystemExit(2)
 
 def gt_batch(n=16, size=128, seed=0):
     "n native-resolution size x size crops of the face set (random positions inside the central half of each face)."
@@ -98,7 +92,7 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--rounds', type=int, default=3)
     args = ap.parse_args()
-    require_faces(OUT)
+    require_real_data(('faces',), OUT)
     torch.set_num_threads(args.threads)
     warnings.simplefilter('ignore')
     from fsr.losses import SSLLoss, LPIPSLoss, edge_mask, perceptual_loss

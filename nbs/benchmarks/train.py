@@ -12,14 +12,8 @@ import pandas as pd, torch, torch.nn.functional as F
 p = argparse.ArgumentParser(); p.add_argument('--iters', type=int, default=6); p.add_argument('--threads', type=int, default=2)
 args = p.parse_args()
 OUT = Path(__file__).resolve().parents[1]/'results'/'benchmarks'/'train.csv'
-from fsr.experiments import device_name, missing_data
-def require_faces(out):
-    "Stop with exit status 2 when the real faces are missing: numbers measured on the sample set must not replace `out`."
-    if miss := missing_data(('faces',)):
-        print(f'error: no face data at {miss[0]}: this benchmark measures on the real faces and would overwrite {out} '
-              f'with sample-set numbers; put the faces there or set FSR_DATA', file=sys.stderr)
-        raise SystemExit(2)
-require_faces(OUT)
+from fsr.experiments import device_name, require_real_data
+require_real_data(('faces',), OUT)
 torch.set_num_threads(args.threads)
 warnings.simplefilter('ignore')
 from fsr.core import keep_freed_memory, to_dict
