@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import ConfigError, default_device, load_image, from_uint8, save_image, imresize
+from .core import ConfigError, default_device, load_image, from_uint8, save_image, imresize, strict_fp32
 from .data import PairedFolder, find_images
 from .metrics import psnr, ssim, niqe as _niqe
 
@@ -383,7 +383,8 @@ def evaluate(model, # nn.Module/callable, or None / 'bicubic' for the bicubic ba
              lpips_fn=None, # add LPIPS: a callable of two NCHW [0,1] batches, e.g. fsr.pretrained.lpips_model()
              tile:int|None=None, ensemble:bool=False, # passed to `upscale`
              save_dir:str|Path|None=None, # save each SR as <save_dir>/<name>.png
-             device=None, half=None, # passed to `upscale` (device None: where the model is)
+             device=None, # passed to `upscale` (None: where the model is)
+             half=False, # passed to `upscale`; False: full precision with TF32 off (`strict_fp32`), so GPU scores match the CPU's
              csv_path:str|Path|None=None, # also write each row to this CSV as soon as it is measured, the mean row last
             ): # pandas DataFrame: one row per measured image and a final 'mean' row; skipped pairs in `.attrs['skipped']`
     "PSNR/SSIM (and optionally NIQE, LPIPS) of a model's SR on each pair, with bicubic baseline columns and a mean row."
@@ -403,7 +404,8 @@ def evaluate(model, # nn.Module/callable, or None / 'bicubic' for the bicubic ba
                 base = dict(psnr_bicubic=psnr(bic, gt, crop_border, test_y_channel), ssim_bicubic=ssim(bic, gt, crop_border, test_y_channel))
             except (OSError, ValueError) as e:
                 skipped.append(f'{name}: {_first_line(e)}'); warnings.warn(f'skipped pair {skipped[-1]}'); continue
-            sr = bic if is_bicubic else upscale(model, lq, scale=ds.scale, tile=tile, ensemble=ensemble, device=device, half=half)
+            with (strict_fp32() if not half else contextlib.nullcontext()):
+                sr = bic if is_bicubic else upscale(model, lq, scale=ds.scale, tile=tile, ensemble=ensemble, device=device, half=half)
             if sr.shape != gt.shape: raise ValueError(f'{name}: SR {tuple(sr.shape)} and GT {tuple(gt.shape)} differ in shape')
             row = dict(name=name, psnr=psnr(sr, gt, crop_border, test_y_channel), ssim=ssim(sr, gt, crop_border, test_y_channel))
             if niqe: row['niqe'] = _niqe(sr, crop_border)
