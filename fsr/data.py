@@ -94,16 +94,15 @@ def _sample_notice(kind:str, real:Path):
     print(f'fsr: no {kind} data at {real}: using the embedded sample set (for trying the code, not for results)', file=sys.stderr, flush=True)
 
 def dataset_dir(kind:str, # 'faces' (HQ faces/512) or 'val' (folder with gt/ and lq/)
-                fallback:bool=True, # use the embedded sample set when the data is missing and FSR_DATA is not set
+                fallback:bool=True, # use the embedded sample set when the data is missing
                )->Path:
-    "The folder of a data kind under `data_root()`, or, without `$FSR_DATA`, the sample set's (announced once)."
+    "The folder of a data kind under `data_root()`, or the sample set's (announced once) when it holds none."
     rel = {'faces': Path('faces')/'512', 'val': Path('val')}
     if kind not in rel: raise ValueError(f'unknown data kind {kind!r}; use one of {sorted(rel)}')
     env = _env_folder('FSR_DATA')
     real = (env or data_root())/rel[kind]
     probe = real/'gt' if kind == 'val' else real
     if probe.is_dir() and any(p.suffix.lower() in IMAGE_EXTS for p in probe.iterdir()): return real
-    if env is not None: raise FileNotFoundError(f'no {kind} data at {real} (FSR_DATA={os.environ["FSR_DATA"]}); put it there, or unset FSR_DATA to use <checkout>/data or the sample set')
     if not fallback: raise FileNotFoundError(f'no {kind} data at {real}; put it there or set FSR_DATA')
     _sample_notice(kind, real)
     return sample_root()/rel[kind]
