@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #9b7ed483
 from __future__ import annotations
-import contextlib, dataclasses, difflib, math, os, random, tempfile, threading, types, typing
+import contextlib, dataclasses, difflib, hashlib, math, os, random, tempfile, threading, types, typing
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,8 +13,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'load_image', 'to_uint8', 'from_uint8', 'atomic_write', 'save_image', 'strict_fp32', 'resize_matrix',
-           'imresize', 'seed_everything', 'default_device', 'count_params', 'keep_freed_memory', 'ConfigError',
-           'from_dict', 'to_dict', 'load_config', 'save_config', 'apply_overrides']
+           'imresize', 'seed_everything', 'mix_seed', 'default_device', 'count_params', 'keep_freed_memory',
+           'ConfigError', 'from_dict', 'to_dict', 'load_config', 'save_config', 'apply_overrides']
 
 # %% ../nbs/00_core.ipynb #dac5eb6b
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -223,6 +223,12 @@ def seed_everything(seed:int=0, # seed for Python, NumPy and torch (all devices)
     "Seed every global RNG and return a fresh CPU `torch.Generator` seeded the same way."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #c94c0ef4
+def mix_seed(*parts, # ints or strings naming one random stream (a base seed, an iteration, an image name...)
+            )->int:
+    "A stable 62-bit seed from any values: SHA-256 of their text joined by ':'."
+    return int.from_bytes(hashlib.sha256(':'.join(map(str, parts)).encode()).digest()[:8], 'little') >> 2
 
 # %% ../nbs/00_core.ipynb #467b3f25
 def default_device(device:str|torch.device|None=None, # explicit choice wins; else FSR_DEVICE; else cuda > mps > cpu
