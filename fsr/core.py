@@ -14,7 +14,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'load_image', 'to_uint8', 'from_uint8', 'atomic_write', 'save_image', 'strict_fp32', 'resize_matrix',
            'imresize', 'seed_everything', 'mix_seed', 'default_device', 'count_params', 'keep_freed_memory',
-           'ConfigError', 'from_dict', 'to_dict', 'load_config', 'save_config', 'apply_overrides']
+           'ConfigError', 'from_dict', 'config_path', 'read_config', 'to_dict', 'load_config', 'save_config',
+           'apply_overrides']
 
 # %% ../nbs/00_core.ipynb #dac5eb6b
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -310,20 +311,60 @@ def from_dict(cls:type, # a dataclass type
     if missing: raise ConfigError(f'{where}: missing required key(s) {missing} for {cls.__name__}')
     return cls(**{k: _check_value(v, hints[k], f'{where}.{k}') for k, v in d.items()})
 
+# %% ../nbs/00_core.ipynb #8b8cde6b
+def config_path(name_or_path:str|Path, # a YAML path, or the name of a config in fsr/configs
+                folder:str|Path|None=None, # the folder a relative path is read from (default: the working directory)
+               )->Path:
+    "A config file from a path or a name in fsr/configs."
+    p = Path(name_or_path).expanduser()
+    if p.suffix in ('.yaml', '.yml') and (q := p if folder is None or p.is_absolute() else Path(folder)/p).is_file(): return q
+    import fsr
+    named = Path(fsr.__file__).parent/'configs'/f'{name_or_path}.yaml'
+    if named.is_file(): return named
+    avail = sorted(q.stem for q in named.parent.glob('*.yaml'))
+    raise ConfigError(f'no config {str(name_or_path)!r}: not a YAML file and not one of the named configs {avail}')
+
+# %% ../nbs/00_core.ipynb #f4c804fe
+def _merge(base:dict, over:dict)->dict:
+    "`over` laid on `base`: mappings merge key by key, anything else replaces."
+    out = dict(base)
+    for k, v in over.items(): out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+# %% ../nbs/00_core.ipynb #d2a089f0
+def _config_file(src)->Path|None:
+    "`src` as a file path if it names one (a YAML string never does: it has a newline or names no file)."
+    return Path(src) if isinstance(src, Path) or (isinstance(src, str) and '\n' not in src and Path(src).is_file()) else None
+
+def _yaml_data(src, where):
+    "The mapping in YAML text `src` (a ConfigError naming `where` if it is not valid YAML or not a mapping)."
+    try: d = yaml.safe_load(src) or {}
+    except yaml.YAMLError as e: raise ConfigError(f'{where}: not valid YAML: {e}') from e
+    if not isinstance(d, dict): raise ConfigError(f'{where}: expected a mapping of keys, got {type(d).__name__}')
+    return d
+
+def read_config(src:str|Path|dict, # a YAML file, a YAML string, or a dict
+                _chain:tuple=(), # the files read so far (to find loops)
+               )->dict:
+    "A config's plain data, its `base:` chain merged in (mappings merge, anything else replaces)."
+    if isinstance(src, dict): d, where, folder = dict(src), 'config', None
+    elif path := _config_file(src): d, where, folder = _yaml_data(path.read_text(), str(path)), str(path), path.parent; _chain += (path.resolve(),)
+    else: d, where, folder = _yaml_data(src, 'config'), 'config', None
+    if 'base' not in d: return d
+    base = config_path(d.pop('base'), folder).resolve()
+    if base in _chain: raise ConfigError(f'{where}: its base chain loops: ' + ' -> '.join(p.name for p in _chain + (base,)))
+    return _merge(read_config(base, _chain), d)
+
 # %% ../nbs/00_core.ipynb #27ea8ed6
 def to_dict(cfg)->dict:
     "A (nested) dataclass config as plain data, ready for YAML."
     return dataclasses.asdict(cfg)
 
 def load_config(cls:type, # the dataclass the file describes
-                src:str|Path|dict, # a YAML file, a YAML string, or a dict
+                src:str|Path|dict, # a YAML file, a YAML string, or a dict (a `base:` in it is merged in first)
                ):
     "Read a YAML config (file, text or dict) into dataclass `cls`, with clear errors for bad keys."
-    if isinstance(src, dict): return from_dict(cls, src)
-    text, where = (Path(src).read_text(), str(src)) if isinstance(src, Path) or (isinstance(src, str) and '\n' not in src and Path(src).is_file()) else (src, 'config')
-    try: d = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e: raise ConfigError(f'{where}: not valid YAML: {e}') from e
-    return from_dict(cls, d, where)
+    return from_dict(cls, read_config(src), str(_config_file(src) or 'config') if not isinstance(src, dict) else 'config')
 
 def save_config(cfg, path:str|Path)->Path:
     "Write a dataclass config as YAML (atomically)."
@@ -368,7 +409,9 @@ def apply_overrides(cfg, # a dataclass config
         try: value = yaml.safe_load(val)
         except yaml.YAMLError as e: raise ConfigError(f'override {o!r}: the value is not valid YAML ({e})') from e
         if tp is not None:
-            if _takes_str(tp) and value is not None and not isinstance(value, str): value = val.strip()
-            _check_value(value, tp, f'override {o!r}: {key}')  # this field alone, so the message names the override
+            try: _check_value(value, tp, f'override {o!r}: {key}')  # this field alone, so the message names the override
+            except ConfigError:
+                if not _takes_str(tp) or value is None: raise
+                value = val.strip()  # a str field takes the text as written
         node[parts[-1]] = value
     return from_dict(type(cfg), d)
