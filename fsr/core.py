@@ -14,8 +14,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'load_image', 'to_uint8', 'from_uint8', 'atomic_write', 'save_image', 'strict_fp32', 'resize_matrix',
            'imresize', 'seed_everything', 'mix_seed', 'default_device', 'count_params', 'keep_freed_memory',
-           'ConfigError', 'from_dict', 'config_path', 'read_config', 'to_dict', 'load_config', 'save_config',
-           'apply_overrides']
+           'ConfigError', 'from_dict', 'config_path', 'merge_config', 'read_config', 'to_dict', 'load_config',
+           'save_config', 'apply_overrides']
 
 # %% ../nbs/00_core.ipynb #dac5eb6b
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -325,10 +325,12 @@ def config_path(name_or_path:str|Path, # a YAML path, or the name of a config in
     raise ConfigError(f'no config {str(name_or_path)!r}: not a YAML file and not one of the named configs {avail}')
 
 # %% ../nbs/00_core.ipynb #f4c804fe
-def _merge(base:dict, over:dict)->dict:
+def merge_config(base:dict, # plain config data
+                 over:dict, # the values that change it
+                )->dict:
     "`over` laid on `base`: mappings merge key by key, anything else replaces."
     out = dict(base)
-    for k, v in over.items(): out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    for k, v in over.items(): out[k] = merge_config(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 # %% ../nbs/00_core.ipynb #d2a089f0
@@ -353,7 +355,7 @@ def read_config(src:str|Path|dict, # a YAML file, a YAML string, or a dict
     if 'base' not in d: return d
     base = config_path(d.pop('base'), folder).resolve()
     if base in _chain: raise ConfigError(f'{where}: its base chain loops: ' + ' -> '.join(p.name for p in _chain + (base,)))
-    return _merge(read_config(base, _chain), d)
+    return merge_config(read_config(base, _chain), d)
 
 # %% ../nbs/00_core.ipynb #27ea8ed6
 def to_dict(cfg)->dict:

@@ -4,23 +4,24 @@
 
 # %% ../nbs/02_degradation.ipynb #d5ee7b57
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, io, json, math, shutil, time
+import contextlib, dataclasses, io, json, math, shutil, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .core import (ConfigError, atomic_write, from_dict, from_uint8, imresize, load_image, save_image, strict_fp32,
-                      to_dict, to_uint8)
+from .core import (ConfigError, atomic_write, from_dict, from_uint8, imresize, load_image, merge_config, mix_seed, save_image,
+                      strict_fp32, to_dict, to_uint8)
 
 # %% auto #0
 __all__ = ['KERNEL_KINDS', 'RESIZE_MODES', 'JPEG_BACKENDS', 'PRESETS', 'check_images', 'make_kernels', 'BlurConfig',
            'sample_kernels', 'reflect_pad', 'blur_separable', 'filter2d', 'gaussian_kernel1d', 'usm_sharp',
            'add_gaussian_noise', 'poisson_levels', 'add_poisson_noise', 'jpeg_pil', 'jpeg_torch', 'StageConfig',
            'RealESRGANConfig', 'CourseConfig', 'BicubicConfig', 'ai6126_config', 'validate_config', 'get_preset',
-           'sample_params', 'quantize', 'bicubic_downscale', 'apply_params', 'degrade', 'degrade_reference',
-           'make_val_pairs', 'explore_degradation', 'degradation_explorer']
+           'resolve_degradation', 'sample_params', 'quantize', 'bicubic_downscale', 'apply_params', 'degrade',
+           'set_degradation_threads', 'degrade_reference', 'make_val_pairs', 'explore_degradation',
+           'degradation_explorer']
 
 # %% ../nbs/02_degradation.ipynb #a87a672a
 def check_images(x, # the tensor to check
@@ -628,6 +629,19 @@ def get_preset(preset:str|object, # a name from `PRESETS` or a config instance
         return validate_config(PRESETS[preset]())
     return validate_config(preset)
 
+# %% ../nbs/02_degradation.ipynb #bff78a2e
+def resolve_degradation(spec:str|dict|object, # a preset name, a mapping {preset: name, field: value, ...}, or a config instance
+                        where:str='degradation', # the config key it came from, for messages
+                       ):
+    "A validated degradation config from a preset name, a preset with some fields changed, or a config instance."
+    if not isinstance(spec, (str, dict)): return get_preset(spec)
+    d = {'preset': spec} if isinstance(spec, str) else dict(spec)
+    if 'preset' not in d: raise ConfigError(f"{where}: a mapping names its preset and the fields it changes, e.g. {{preset: course, noise_range: [1, 20]}}; got keys {sorted(d)}")
+    name = d.pop('preset')
+    if not isinstance(name, str) or name not in PRESETS: raise ConfigError(f'{where}: unknown degradation preset {name!r}; use one of {sorted(PRESETS)}')
+    base = PRESETS[name]()
+    return validate_config(from_dict(type(base), merge_config(to_dict(base), d), where))
+
 # %% ../nbs/02_degradation.ipynb #248a6d0b
 def _sample_stage(s:StageConfig, n, g):
     "Per-image draws of one stage (blur, resize, noise, JPEG)."
@@ -652,7 +666,7 @@ def _host_generator(g:torch.Generator)->torch.Generator:
     except (RuntimeError, AttributeError, NotImplementedError):  # no offset to read: one draw comes back from the device
         return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (), generator=g, device=g.device)))
     torch.randint(0, 2, (1,), generator=g, device=g.device)  # advance `g` (not read), so its next use draws other parameters
-    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f'{state}'.encode()).digest()[:8], 'little') >> 2)
+    return torch.Generator().manual_seed(mix_seed(state))  # the state tuple's text as one part
 
 # %% ../nbs/02_degradation.ipynb #8f0bcbb6
 def _sample_second_order(cfg:RealESRGANConfig, n, g):
@@ -712,7 +726,7 @@ def _gen(seed, device): return torch.Generator(device=device).manual_seed(int(se
 def _noise(x, nz, g):
     return add_gaussian_noise(x, nz['sigma'], nz['gray'], g) if nz['type'] == 'gaussian' else add_poisson_noise(x, nz['scale'], nz['gray'], g)
 
-_THREADS = None # images processed at once by the per-image stages on a CPU (None: torch.get_num_threads())
+_THREADS = None # images processed at once by the per-image stages on a CPU (None: torch.get_num_threads()); set with `set_degradation_threads`
 
 def _map_images(fn, n, device, times):
     "Run `fn(i, timer)` for every image i; on a CPU, several images at once in threads."
@@ -818,14 +832,14 @@ def _min_size(cfg):
     return 1
 
 def degrade(gt:torch.Tensor, # (n, 3, H, W) float in [0,1] on any device; H, W multiples of `scale`
-            preset:str|object='realesrgan', # a name from `PRESETS` or a config instance
+            preset:str|dict|object='realesrgan', # a name from `PRESETS`, a preset with changes, or a config instance (see `resolve_degradation`)
             scale:int=4, # LQ size = GT size / scale
             generator:torch.Generator|None=None, # seeds everything (None: drawn from torch's global RNG)
             return_params:bool=False, # also return the per-image parameter dicts
             times:dict|None=None, # if a dict: add per-stage seconds to it
            ):
     "Degrade a batch of GT images into LQ images, each with its own random parameters."
-    cfg = get_preset(preset)
+    cfg = resolve_degradation(preset)
     check_images(gt, 'gt')
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1: raise ValueError(f'scale must be a positive int, got {scale!r}')
     h, w = gt.shape[-2:]
@@ -836,6 +850,15 @@ def degrade(gt:torch.Tensor, # (n, 3, H, W) float in [0,1] on any device; H, W m
     params = sample_params(cfg, gt.shape[0], generator)
     lq = apply_params(gt, cfg, params, scale, times)
     return (lq, params) if return_params else lq
+
+# %% ../nbs/02_degradation.ipynb #675e9163
+def set_degradation_threads(n:int|None, # images processed at once by the per-image stages on a CPU; None: one per torch thread
+                           )->int|None: # the previous setting
+    "Set how many images the CPU pipeline degrades at once (in threads); returns the previous setting."
+    global _THREADS
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1): raise ValueError(f'threads must be None or an int >= 1, got {n!r}')
+    old, _THREADS = _THREADS, n
+    return old
 
 # %% ../nbs/02_degradation.ipynb #4e0706ef
 def _filter_dense(x, k):
@@ -881,13 +904,9 @@ def degrade_reference(gt:torch.Tensor, # (n, 3, H, W) in [0,1]
     return torch.cat(out)
 
 # %% ../nbs/02_degradation.ipynb #7861411d
-def _pair_seed(seed, stem):
-    "A 62-bit seed derived from the run seed and an image's stem."
-    return int.from_bytes(hashlib.sha256(f'{seed}:{stem}'.encode()).digest()[:8], 'little') >> 2
-
 def make_val_pairs(gt_dir:str|Path, # folder of GT images (sizes divisible by `scale`)
                    out_dir:str|Path, # writes out_dir/lq/<stem>.png, out_dir/gt/<name>, out_dir/params.json
-                   preset:str|object='realesrgan', # a name from `PRESETS` or a config instance
+                   preset:str|dict|object='realesrgan', # a name from `PRESETS`, a preset with changes, or a config instance (see `resolve_degradation`)
                    seed:int=0, # the run seed; each image's generator derives from (seed, stem)
                    scale:int=4, # LQ size = GT size / scale
                    copy_gt:bool=True, # copy the GT files next to the LQ images
@@ -895,23 +914,23 @@ def make_val_pairs(gt_dir:str|Path, # folder of GT images (sizes divisible by `s
                   )->Path: # the params.json path
     "Degrade every image of `gt_dir` once, deterministically, into 8-bit PNG LQ images plus a JSON of parameters."
     from fsr.data import find_images
-    cfg = get_preset(preset); out = Path(out_dir)
+    cfg = resolve_degradation(preset); out = Path(out_dir)
     pairs = {}
     for f in find_images(gt_dir)[:limit]:
         gt = load_image(f)[None].double()
-        try: lq, ps = degrade(gt, cfg, scale, torch.Generator().manual_seed(_pair_seed(seed, f.stem)), return_params=True)
+        try: lq, ps = degrade(gt, cfg, scale, torch.Generator().manual_seed(mix_seed(seed, f.stem)), return_params=True)
         except ValueError as e: raise ValueError(f'{f}: {e}') from e
         save_image(lq[0].float(), out/'lq'/f'{f.stem}.png')
         if copy_gt: atomic_write(out/'gt'/f.name, lambda tmp: shutil.copyfile(f, tmp))
         pairs[f.stem] = dict(gt=f.name, lq=f'{f.stem}.png', params=ps[0])
-    meta = dict(preset=preset if isinstance(preset, str) else type(cfg).__name__, config=to_dict(cfg), seed=seed, scale=scale, pairs=pairs)
+    meta = dict(preset=preset if isinstance(preset, (str, dict)) else type(cfg).__name__, config=to_dict(cfg), seed=seed, scale=scale, pairs=pairs)
     text = json.dumps(meta, indent=1)
     atomic_write(out/'params.json', lambda tmp: Path(tmp).write_text(text))
     return out/'params.json'
 
 # %% ../nbs/02_degradation.ipynb #340f568b
 def explore_degradation(gt:torch.Tensor, # one CHW image in [0,1] (sides divisible by `scale`)
-                        preset:str|object='realesrgan', # a name from `PRESETS` or a config instance
+                        preset:str|dict|object='realesrgan', # a name from `PRESETS`, a preset with changes, or a config instance (see `resolve_degradation`)
                         blur_sigma:float|None=None, # fix stage 1's blur to an isotropic Gaussian of this sigma
                         resize_scale:float|None=None, # fix stage 1's resize factor
                         noise_sigma:float|None=None, # fix stage 1's noise to colour Gaussian noise of this sigma (0-255)
@@ -921,7 +940,7 @@ def explore_degradation(gt:torch.Tensor, # one CHW image in [0,1] (sides divisib
                         show:bool=True, # draw GT / LQ / bicubic-up with matplotlib
                        ):
     "Degrade one image with some first-stage parameters fixed; return (lq, params) and optionally plot it."
-    cfg = get_preset(preset)
+    cfg = resolve_degradation(preset)
     if not torch.is_tensor(gt) or gt.ndim != 3: raise ValueError(f'explore_degradation takes one CHW image, got {getattr(gt, "shape", type(gt))}')
     lq, params = degrade(gt[None], cfg, scale, torch.Generator().manual_seed(seed), return_params=True)
     s1 = params[0].get('stage1')

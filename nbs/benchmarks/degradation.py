@@ -15,8 +15,7 @@ import torch
 import pandas as pd
 from fsr.core import imresize, load_image
 from fsr.data import dataset_dir, find_images
-import fsr.degradation as D
-from fsr.degradation import apply_params, degrade_reference, get_preset, sample_params
+from fsr.degradation import apply_params, degrade_reference, get_preset, sample_params, set_degradation_threads
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent/'results'/'benchmarks'/'degradation.csv'
@@ -27,10 +26,9 @@ from fsr.experiments import cpu_name, require_real_data
 @contextlib.contextmanager
 def per_image_workers(n):
     "Run the per-image stages of `fsr.degradation` with `n` workers (None: as shipped, one per torch thread)."
-    # fsr.degradation has no public setting for this yet: its module variable _THREADS is the only knob
-    old, D._THREADS = D._THREADS, n
+    old = set_degradation_threads(n)
     try: yield
-    finally: D._THREADS = old
+    finally: set_degradation_threads(old)
 
 def faces(n, size):
     "The first n faces of the data set (or the embedded sample, repeated), resized to size x size."
