@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 from .core import atomic_write, count_params
+from .checkpoints import load_generator_weights, save_fp16_weights
 from .data import data_root, cache_dir, dataset_dir, find_images, PairedFolder
 
 # %% auto #0
-__all__ = ['git_commit', 'cpu_name', 'device_name', 'save_fp16_weights', 'data_relpath', 'portable_path', 'portable_overrides',
-           'run_experiment', 'load_study', 'missing_data', 'should_run', 'require_real_data']
+__all__ = ['git_commit', 'cpu_name', 'device_name', 'data_relpath', 'portable_path', 'portable_overrides', 'run_experiment',
+           'load_study', 'missing_data', 'should_run', 'require_real_data']
 
 # %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
@@ -37,14 +38,6 @@ def device_name(device:str|torch.device='cpu')->str:
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.get_device_name(device)
     return f'{cpu_name()} ({torch.get_num_threads()} threads)'
-
-# %% ../nbs/14_experiments.ipynb #5a921ee6
-def save_fp16_weights(weights:dict, path:str|Path)->Path:
-    "Save a state dict (or {'params', 'params_ema'}) with floating tensors in fp16, atomically."
-    def half(sd): return {k: (v.half() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in sd.items()}
-    out = {k: half(v) for k, v in weights.items()} if all(isinstance(v, dict) for v in weights.values()) else half(weights)
-    atomic_write(path, lambda tmp: torch.save(out, tmp))
-    return Path(path)
 
 # %% ../nbs/14_experiments.ipynb #c90999b7
 def data_relpath(p:str|Path)->str:
@@ -97,7 +90,7 @@ def run_experiment(label:str, # row name, also the results sub-folder
                    threads:int|None=None, # CPU threads for this process (not part of the recipe: a finished row is still reused)
                   )->dict:
     "Train (resumably) and evaluate one configuration; write run.json, curves.csv, metrics.csv, weights_fp16.pth."
-    from fsr.train import train, load_train_config, load_generator_weights
+    from fsr.train import train, load_train_config
     from fsr.archs import build_arch
     from fsr.inference import evaluate
     results_dir = Path(results_dir); out = results_dir/label; out.mkdir(parents=True, exist_ok=True)

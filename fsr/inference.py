@@ -13,11 +13,12 @@ import torch.nn.functional as F
 from .core import ConfigError, default_device, load_image, from_uint8, save_image, imresize, strict_fp32
 from .data import PairedFolder, find_images
 from .metrics import psnr, ssim, niqe as _niqe
+from .checkpoints import build_with_weights, describe_weights, read_weights
 
 # %% auto #0
 __all__ = ['OOM_TILES', 'AUTO_TILE_PIXELS', 'as_image_batch', 'tile_plan', 'tile_weights', 'dihedral', 'dihedral_inverse',
            'DeviceError', 'resolve_device', 'autocast_dtype', 'inference_context', 'upscale', 'evaluate',
-           'compare_grid', 'models_dir', 'shipped_models', 'guess_arch', 'load_model']
+           'compare_grid', 'models_dir', 'shipped_models', 'load_model']
 
 # %% ../nbs/11_inference.ipynb #e578941c
 def _fold(m):
@@ -479,92 +480,12 @@ def shipped_models()->dict:
     "Name -> description (architecture, training, validation scores) of each model shipped in `fsr/models`."
     return {p.stem: json.loads(p.read_text()) for p in sorted(models_dir().glob('*.json'))}
 
-# %% ../nbs/11_inference.ipynb #08f0a370
-def _arch_str(arch:dict)->str:
-    "`Type(key=value, ...)` for messages."
-    d = dict(arch); t = d.pop('type', '?')
-    return f'{t}(' + ', '.join(f'{k}={v}' for k, v in d.items()) + ')'
-
-def _shuffle_scale(convs, nf):
-    "The upscaling of conv + PixelShuffle(r) stages whose convs have `nf·r²` outputs."
-    return math.prod(math.isqrt(int(w.shape[0]) // nf) for w in convs)
-
-def guess_arch(sd:dict, # a generator state dict (fsr, BasicSR or Real-ESRGAN key names)
-              )->dict|None: # an fsr arch dict, or None when no fsr architecture has these keys
-    "The architecture (type, channels, features, blocks, scale) a state dict looks like, from its key names and shapes."
-    def s(k): return tuple(int(n) for n in sd[k].shape) if torch.is_tensor(sd.get(k)) else None
-    nb = len({k.split('.')[1] for k in sd if k.startswith('body.') and k.split('.')[1].isdigit()})
-    ups = [v for k, v in sd.items() if k.startswith('upsample.') and torch.is_tensor(v) and v.ndim == 4]
-    if s('body.0.rdb1.conv1.weight') and s('conv_first.weight') and s('conv_last.weight'):
-        (nf, cin), cout = s('conv_first.weight')[:2], s('conv_last.weight')[0]
-        fold = next((f for f in (1, 2, 4) if cin == cout * f * f), None)
-        if fold is None: return None
-        return dict(type='RRDBNet', num_in_ch=cin // fold ** 2, num_out_ch=cout, scale=4 // fold, num_feat=nf, num_block=nb, num_grow_ch=s('body.0.rdb1.conv1.weight')[0])
-    if s('conv_first.0.weight') and s('body.0.body.0.weight') and s('conv_last.weight'):
-        nf, cin = s('conv_first.0.weight')[:2]
-        return dict(type='SRResNet', num_in_ch=cin, num_out_ch=s('conv_last.weight')[0], num_feat=nf, num_block=nb, upscale=_shuffle_scale(ups, nf))
-    if s('conv_after_body.weight') and s('conv_first.weight') and s('conv_last.weight'):
-        nf, cin = s('conv_first.weight')[:2]
-        return dict(type='EDSR', num_in_ch=cin, num_out_ch=s('conv_last.weight')[0], num_feat=nf, num_block=nb, upscale=_shuffle_scale(ups, nf))
-    if s('upconv1.weight') and s('conv_first.weight') and s('conv_last.weight'):
-        nf, cin = s('conv_first.weight')[:2]
-        up = 4 if s('upconv2.weight') else _shuffle_scale([sd['upconv1.weight']], nf)
-        return dict(type='MSRResNet', num_in_ch=cin, num_out_ch=s('conv_last.weight')[0], num_feat=nf, num_block=nb, upscale=up)
-    return None
-
-# %% ../nbs/11_inference.ipynb #9b4a7ac8
-def _same_arch(a:dict, b:dict)->bool:
-    "Whether two arch dicts build the same network (defaults filled in, `scale`/`upscale` alike)."
-    from fsr.archs import ARCHS
-    def full(d):
-        d = dict(d); t = d.pop('type', None)
-        if t not in ARCHS: return t, d
-        ps = inspect.signature(ARCHS[t]).parameters
-        res = {k: p.default for k, p in ps.items() if p.default is not p.empty}
-        for k, v in d.items(): res[{'scale': 'upscale', 'upscale': 'scale'}[k] if k in ('scale', 'upscale') and k not in ps else k] = v
-        return t, res
-    return full(a) == full(b)
-
-def _configs_like(arch:dict)->list:
-    "Names of the configs in fsr/configs that build `arch`."
-    import yaml, fsr
-    res = []
-    for p in sorted((Path(fsr.__file__).parent/'configs').glob('*.yaml')):
-        try: a = (yaml.safe_load(p.read_text()) or {}).get('arch')
-        except yaml.YAMLError: continue
-        if isinstance(a, dict) and _same_arch(arch, a): res.append(p.stem)
-    return res
-
-def _looks_like(sd:dict)->str:
-    "What a state dict looks like and how to load it, for error messages."
-    g = guess_arch(sd)
-    if g is None: return f"they match none of fsr's architectures (first keys: {', '.join(list(sd)[:3])})"
-    cf = _configs_like(g)
-    return f"they look like {_arch_str(g)}" + (f" (config {', '.join(cf)})" if cf else '') + f"; pass --arch '{json.dumps(g)}' (arch= in Python)"
-
-# %% ../nbs/11_inference.ipynb #030f7d8f
-def _read_weights(path:str|Path)->dict:
-    "The float32 generator state dict in an fsr / BasicSR / Real-ESRGAN weights or checkpoint file; one-line errors naming the file."
-    from fsr.archs import unwrap_state_dict
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'no weights file {path}')
-    if path.stat().st_size == 0: raise ValueError(f'{path} is empty (0 bytes): it was not completely written or downloaded; save or download it again')
-    try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        if 'global' in str(e): raise ValueError(f'refusing to load {path}: it holds pickled objects other than tensors and plain containers, which could run code when loaded') from None
-        raise ValueError(f'{path} is not a readable PyTorch weights file ({type(e).__name__}: {_first_line(e)[:120]}); it may be cut off: save or download it again') from None
-    if isinstance(ckpt, dict) and 'net_g' in ckpt: ckpt = {'params_ema': ckpt.get('ema'), 'params': ckpt['net_g']}  # an fsr training checkpoint
-    sd = unwrap_state_dict(ckpt, 'params_ema', name=str(path))
-    if not sd: raise ValueError(f'{path} holds no weights (an empty state dict)')
-    return {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
-
 # %% ../nbs/11_inference.ipynb #c06842e0
 def load_model(src:str|Path, # shipped name ('face-b16'), run folder, weights/checkpoint file (.pth), or config name
                arch:dict|str|None=None, # architecture (dict or JSON) for weights without a config beside them
                which:str='best', # run folders: 'best' (best.pth: best validation PSNR) or 'last' (model.pth: latest weights)
               )->tuple: # (generator in eval mode, float32 on the CPU; path of the weights file)
     "A trained generator from a shipped name, a run folder, a weights file or a config name, and the path of its weights."
-    from fsr.archs import build_arch
     from fsr.train import load_train_config, config_path
     if which not in ('best', 'last'): raise ValueError(f"which must be 'best' or 'last', got {which!r}")
     if isinstance(arch, str):
@@ -584,11 +505,8 @@ def load_model(src:str|Path, # shipped name ('face-b16'), run folder, weights/ch
             if 'no config' not in str(e): raise
             raise FileNotFoundError(f"{str(src)!r} is not a shipped model ({', '.join(shipped) or 'none'}), a run folder, a weights file or a config name") from None
         return load_model(Path(cfg.out_dir)/cfg.name, arch, which)
-    sd = _read_weights(weights)
+    sd = read_weights(weights)
     if arch is None:
-        if not (run/'config.yaml').is_file(): raise ValueError(f'no config.yaml beside {weights} says which architecture the weights are for: {_looks_like(sd)}')
+        if not (run/'config.yaml').is_file(): raise ValueError(f'no config.yaml beside {weights} says which architecture the weights are for: {describe_weights(sd)}')
         arch = load_train_config(run/'config.yaml').arch
-    model = build_arch(arch)
-    try: model.load_state_dict(sd)
-    except RuntimeError: raise ValueError(f'the weights in {weights} do not fit {_arch_str(arch)}: {_looks_like(sd)}') from None
-    return model.eval(), str(weights)
+    return build_with_weights(arch, sd, weights).eval(), str(weights)

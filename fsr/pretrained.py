@@ -10,11 +10,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .data import weights_dir
+from .checkpoints import read_weights, unwrap_state_dict
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'VGG_CFGS', 'LPIPS_BACKBONES', 'WeightSpec', 'WeightsNotFoundError', 'weight_candidates', 'find_weights',
-           'clean_state_dict', 'load_weights', 'vgg_features', 'alexnet_features', 'squeezenet_features', 'lpips_model',
-           'FIDInception']
+           'load_weights', 'vgg_features', 'alexnet_features', 'squeezenet_features', 'lpips_model', 'FIDInception']
 
 # %% ../nbs/09_pretrained.ipynb #855be582
 @dataclasses.dataclass(frozen=True)
@@ -59,18 +59,6 @@ def find_weights(name:str)->Path|None:
     "The first existing file for the weights `name`, or None."
     return next((p for p in weight_candidates(name) if p.is_file()), None)
 
-# %% ../nbs/09_pretrained.ipynb #fbc3a254
-def clean_state_dict(sd:dict)->dict:
-    "Unwrap a checkpoint to a flat state dict, drop a `module.` prefix and cast floating tensors to float32."
-    for key in ('params_ema', 'params', 'state_dict', 'model'):
-        if isinstance(sd.get(key), dict): sd = sd[key]; break
-    out = {}
-    for k, v in sd.items():
-        if not torch.is_tensor(v): continue
-        k = k[len('module.'):] if k.startswith('module.') else k
-        out[k] = v.float() if v.is_floating_point() else v
-    return out
-
 # %% ../nbs/09_pretrained.ipynb #6f10d55d
 def _download_allowed(download):
     if download is not None: return download
@@ -81,7 +69,7 @@ def load_weights(name:str, # a key of `WEIGHTS`
                 )->dict:
     "The state dict of the weights `name` (float32, CPU): weights folder, hub cache, then download; else a clear error."
     s, path = _spec(name), find_weights(name)
-    if path is not None: return clean_state_dict(torch.load(path, map_location='cpu', weights_only=True))
+    if path is not None: return read_weights(path)
     looked = '\n  '.join(str(p) for p in weight_candidates(name))
     hint = (f'Put {s.filename} ({s.description}) into {weights_dir()} (or set FSR_WEIGHTS to a folder holding it)'
             + (f'; it is published at {s.url}' if s.url else ''))
@@ -93,7 +81,7 @@ def load_weights(name:str, # a key of `WEIGHTS`
     except Exception as e:
         raise WeightsNotFoundError(f'pretrained weights {name!r} not found and the download failed ({type(e).__name__}: {e}). '
                                    f'Looked for:\n  {looked}\n{hint}.') from e
-    return clean_state_dict(sd)
+    return unwrap_state_dict(sd, name=s.url, float32=True)
 
 # %% ../nbs/09_pretrained.ipynb #3a08fe8f
 def _frozen(m:nn.Module)->nn.Module:

@@ -14,17 +14,16 @@ from .core import (ConfigError, apply_overrides, atomic_write, count_params, def
                       save_config, seed_everything, strict_fp32, to_dict)
 from .data import AugmentConfig, FaceFolder, PairedFolder, dataset_dir
 from .metrics import psnr_pt, ssim_pt
-from .archs import unwrap_state_dict
+from .checkpoints import RunError, writing_to, save_checkpoint, load_checkpoint, unwrap_model, load_generator_weights
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'RESUME_FREE_KEYS', 'NEW_KEY_DEFAULTS', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig',
            'TrainConfig', 'config_path', 'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer',
            'cosine_restart_factor', 'build_scheduler', 'EMA', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info',
-           'init_distributed', 'build_pixel_loss', 'RunError', 'TrainingInterrupted', 'save_checkpoint',
-           'load_checkpoint', 'load_generator_weights', 'RunLock', 'Trainer', 'close', 'cpu_has_bf16', 'cuda_settings',
-           'amp_settings', 'make_lq', 'StepGuard', 'train_step', 'validate', 'append_csv', 'truncate_csv',
-           'resume_mismatch', 'train_seconds', 'state_dict', 'load', 'weights', 'save', 'tensorboard_writer', 'fit',
-           'train']
+           'init_distributed', 'build_pixel_loss', 'TrainingInterrupted', 'RunLock', 'Trainer', 'close', 'cpu_has_bf16',
+           'cuda_settings', 'amp_settings', 'make_lq', 'StepGuard', 'train_step', 'validate', 'append_csv',
+           'truncate_csv', 'resume_mismatch', 'train_seconds', 'state_dict', 'load', 'weights', 'save',
+           'tensorboard_writer', 'fit', 'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
@@ -323,44 +322,9 @@ def build_pixel_loss(name:str, weight:float=1.0)->nn.Module:
     return {'l1': L.L1Loss, 'mse': L.MSELoss, 'charbonnier': L.CharbonnierLoss, 'mse+dssim': L.MSEDSSIMLoss}[name](loss_weight=weight)
 
 # %% ../nbs/10_train.ipynb #c9ac8d7c
-class RunError(ConfigError):
-    "A run that cannot start or go on as asked (its folder is taken or in use, a checkpoint cannot be written)."
-
 class TrainingInterrupted(RunError):
     "Training stopped by SIGINT or SIGTERM; the message says which checkpoint to continue from."
     def __init__(self, msg:str, signum:int=signal.SIGINT): super().__init__(msg); self.signum = signum
-
-@contextlib.contextmanager
-def _writing(path:str|Path, what:str='checkpoint'):
-    "Turn an OSError while writing `path` (disk full, read-only folder) into a one-line RunError."
-    try: yield
-    except OSError as e: raise RunError(f'cannot write {what} to {path}: {e.strerror or e}; free space or choose another --out-dir') from e
-
-# %% ../nbs/10_train.ipynb #82c8572b
-def save_checkpoint(state:dict, path:str|Path)->Path:
-    "Atomically `torch.save` a checkpoint dict; a failed write raises RunError and leaves no partial file."
-    with _writing(path): atomic_write(path, lambda tmp: torch.save(state, tmp))
-    return Path(path)
-
-def load_checkpoint(path:str|Path, map_location='cpu')->dict:
-    "Load a checkpoint safely (tensors and plain containers only)."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'no checkpoint at {path}')
-    try: return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise ValueError(f'cannot load checkpoint {path}: {e}') from e
-
-# %% ../nbs/10_train.ipynb #5d928c6b
-def _unwrap(m:nn.Module)->nn.Module:
-    "The plain module inside DDP / torch.compile wrappers."
-    m = getattr(m, 'module', m)
-    return getattr(m, '_orig_mod', m)
-
-def load_generator_weights(model:nn.Module, path:str|Path, prefer_ema:bool=True):
-    "Load generator weights from an fsr/BasicSR checkpoint ('params_ema'/'params', an fsr training state, or a plain state dict)."
-    ckpt = load_checkpoint(path)
-    if isinstance(ckpt, dict) and 'net_g' in ckpt: ckpt = {'params_ema': ckpt.get('ema'), 'params': ckpt['net_g']}  # ckpt/last.pth
-    _unwrap(model).load_state_dict(unwrap_state_dict(ckpt, 'params_ema' if prefer_ema else 'params', name=str(path)))
-    return model
 
 # %% ../nbs/10_train.ipynb #af391ae9
 try: import fcntl
@@ -661,7 +625,7 @@ def train_step(self:Trainer, lq:torch.Tensor, gt:torch.Tensor)->dict:
         loss = sum(terms.values())
     ok = self._finite(loss)
     self._step(loss, ok, self.opt_g)
-    if self.ema: self.ema.update(_unwrap(self.net_g), ok)
+    if self.ema: self.ema.update(unwrap_model(self.net_g), ok)
     out = {'loss': loss.detach(), **{k: v.detach() for k, v in terms.items()}}
     if self.net_d is not None:
         d_out, ok = self._gan_d_step(sr.detach().float(), gt, ok)
@@ -718,7 +682,7 @@ Trainer._gan_d_step = _gan_d_step
 @torch.no_grad()
 def validate(self:Trainer)->dict:
     "PSNR/SSIM (and NIQE if asked) of the EMA generator on the validation pairs, averaged; in strict float32 (no autocast, no TF32)."
-    net = self.ema.model if self.ema else _unwrap(self.net_g)
+    net = self.ema.model if self.ema else unwrap_model(self.net_g)
     was_training = net.training; net.eval()
     scores, niqes = [], []
     with strict_fp32():
@@ -785,12 +749,12 @@ def state_dict(self:Trainer)->dict:
     "Everything needed to resume exactly."
     wall = self.train_seconds()
     st = dict(iter=self.it, best=self.best, config=to_dict(self.cfg), wall_s=wall,
-              net_g=_unwrap(self.net_g).state_dict(), opt_g=self.opt_g.state_dict(), sched_g=self.sched_g.state_dict(),
+              net_g=unwrap_model(self.net_g).state_dict(), opt_g=self.opt_g.state_dict(), sched_g=self.sched_g.state_dict(),
               rng_cpu=torch.get_rng_state())
     if self.device.type == 'cuda': st['rng_cuda'] = torch.cuda.get_rng_state(self.device)
     if self.ema: st['ema'] = self.ema.state_dict()
     if self.scaler: st['scaler'] = self.scaler.state_dict()
-    if self.net_d is not None: st.update(net_d=_unwrap(self.net_d).state_dict(), opt_d=self.opt_d.state_dict(), sched_d=self.sched_d.state_dict())
+    if self.net_d is not None: st.update(net_d=unwrap_model(self.net_d).state_dict(), opt_d=self.opt_d.state_dict(), sched_d=self.sched_d.state_dict())
     return st
 Trainer.state_dict = state_dict
 
@@ -800,11 +764,11 @@ def load(self:Trainer, path:str|Path):
     if 'config' in st and (diff := resume_mismatch(st['config'], to_dict(self.cfg))):
         raise ValueError(f'{path} was trained with other settings ({"; ".join(diff)}): resume with the same config, '
                          f'or start a new run (another name or out_dir)')
-    _unwrap(self.net_g).load_state_dict(st['net_g']); self.opt_g.load_state_dict(st['opt_g']); self.sched_g.load_state_dict(st['sched_g'])
+    unwrap_model(self.net_g).load_state_dict(st['net_g']); self.opt_g.load_state_dict(st['opt_g']); self.sched_g.load_state_dict(st['sched_g'])
     if self.ema: self.ema.load_state_dict(st['ema'])
     if self.scaler and 'scaler' in st: self.scaler.load_state_dict(st['scaler'])
     if self.net_d is not None:
-        _unwrap(self.net_d).load_state_dict(st['net_d']); self.opt_d.load_state_dict(st['opt_d']); self.sched_d.load_state_dict(st['sched_d'])
+        unwrap_model(self.net_d).load_state_dict(st['net_d']); self.opt_d.load_state_dict(st['opt_d']); self.sched_d.load_state_dict(st['sched_d'])
     torch.set_rng_state(st['rng_cpu'].cpu())
     if 'rng_cuda' in st and self.device.type == 'cuda': torch.cuda.set_rng_state(st['rng_cuda'].cpu(), self.device)
     self.it, self.best, self.wall_before = st['iter'], st['best'], float(st.get('wall_s', 0.0))
@@ -816,15 +780,15 @@ Trainer.load = load
 # %% ../nbs/10_train.ipynb #752c4fd6
 def weights(self:Trainer)->dict:
     "Generator weights in BasicSR's layout ({'params', 'params_ema'}), loadable by `load_basicsr_checkpoint`."
-    w = {'params': _unwrap(self.net_g).state_dict()}
+    w = {'params': unwrap_model(self.net_g).state_dict()}
     if self.ema: w['params_ema'] = self.ema.state_dict()
     return w
 Trainer.weights = weights
 
 def _state_ok(self:Trainer)->tuple:
     "(why the weights must not be checkpointed or None, parameter norm of each network), with one host sync."
-    nets = {'generator': _unwrap(self.net_g), **({'EMA': self.ema.model} if self.ema else {}),
-            **({'discriminator': _unwrap(self.net_d)} if self.net_d is not None else {})}
+    nets = {'generator': unwrap_model(self.net_g), **({'EMA': self.ema.model} if self.ema else {}),
+            **({'discriminator': unwrap_model(self.net_d)} if self.net_d is not None else {})}
     t = [torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.detach().float() for p in m.parameters()]))) for m in nets.values()]
     norms, g = dict(zip(nets, torch.stack(t).tolist())), self.cfg.max_param_growth
     for k, v in norms.items():
@@ -869,7 +833,7 @@ def _log_val(self:Trainer):
     if improved:
         self.best = {'psnr': self.last_val['psnr'], 'iter': self.it}
         save_checkpoint(self.weights(), self.run_dir/'best.pth')
-    with _writing(self.run_dir/'val_log.csv', 'the validation log'):
+    with writing_to(self.run_dir/'val_log.csv', 'the validation log'):
         append_csv(self.run_dir/'val_log.csv', {'iter': self.it, **self.last_val, 'best_psnr': self.best['psnr'], 'wall_s': round(self.train_seconds(), 2)})
     if getattr(self, 'tb', None): [self.tb.add_scalar(f'val/{k}', v, self.it) for k, v in self.last_val.items()]
 Trainer._log_val = _log_val
@@ -950,7 +914,7 @@ def _after_step(self:Trainer, out:dict, win:dict, bar):
         now = time.perf_counter()  # per-iteration means since the last row: data waiting, and the rest
         row = {'iter': it, 'lr': self.opt_g.param_groups[0]['lr'], **vals, 'sec_data': round(win['data'] / win['n'], 4),
                'sec_step': round((now - win['t'] - win['data']) / win['n'], 4)}
-        with _writing(self.run_dir/'train_log.csv', 'the training log'): append_csv(self.run_dir/'train_log.csv', row)
+        with writing_to(self.run_dir/'train_log.csv', 'the training log'): append_csv(self.run_dir/'train_log.csv', row)
         if self.tb: [self.tb.add_scalar(f'train/{k}', v, it) for k, v in row.items() if k != 'iter']
         bar.set_postfix(loss=f"{vals['loss']:.4f}", psnr=f"{self.last_val.get('psnr', float('nan')):.2f}", refresh=False)
         win.update(t=now, data=0.0, n=0)
@@ -978,7 +942,7 @@ def _train_loop(self:Trainer)->dict:
     "The iterations of `fit`, and its summary."
     from tqdm.auto import tqdm
     cfg = self.cfg
-    with _writing(self.run_dir/'config.yaml', 'the config'):
+    with writing_to(self.run_dir/'config.yaml', 'the config'):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.rank == 0: save_config(cfg, self.run_dir/'config.yaml')
     sampler = SeededBatches(len(self.train_ds), cfg.data.batch_size, cfg.seed, self.it, cfg.iters, self.rank, self.world)
@@ -1014,9 +978,9 @@ def _train_loop(self:Trainer)->dict:
     if self.world > 1: box = [self.best]; torch.distributed.broadcast_object_list(box, src=0); self.best = box[0]
     summary = dict(name=cfg.name, iters=self.it, iters_this_run=self.it - start_it, wall_s=round(total, 2), wall_s_this_run=round(wall, 2),
                    sec_per_iter=round(total / max(1, self.it), 4), best_psnr=self.best['psnr'], best_iter=self.best['iter'],
-                   device=str(self.device), world_size=self.world, params=count_params(_unwrap(self.net_g)))
+                   device=str(self.device), world_size=self.world, params=count_params(unwrap_model(self.net_g)))
     if self.rank == 0:
-        with _writing(self.run_dir/'summary.json', 'the summary'):
+        with writing_to(self.run_dir/'summary.json', 'the summary'):
             atomic_write(self.run_dir/'summary.json', lambda t: Path(t).write_text(json.dumps(summary, indent=1)))
     return summary
 Trainer._train_loop = _train_loop
