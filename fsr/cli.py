@@ -8,7 +8,7 @@ import argparse, json, os, sys, warnings
 from pathlib import Path
 import torch
 from .core import ConfigError, load_image, save_image
-from .data import data_root, find_images, prepare_faces, PairedFolder
+from .data import data_root, find_images, prepare_faces, resolve_dataset, PairedFolder
 from .inference import DeviceError, evaluate, load_model, models_dir, resolve_device, upscale, _first_line, _is_oom
 
 # %% auto #0
@@ -98,7 +98,7 @@ def test_main(argv=None):
     "fsr-test: evaluate a model on LQ/GT pairs and write a metrics CSV."
     p = argparse.ArgumentParser(prog='fsr-test', description=test_main.__doc__)
     p.add_argument('model', help="shipped model name (face-b16), run folder, config name, weights .pth, or 'bicubic'")
-    p.add_argument('data', help="folder with lq/ and gt/, or 'val' for data/val (the sample pairs when absent)")
+    p.add_argument('data', help="folder with lq/ and gt/ (or pairs:<folder>), or 'val' for data/val (the sample pairs when absent)")
     p.add_argument('--out', default=None, help='metrics CSV (default: <run>/test_<data>.csv, or ./test_<data>.csv)')
     p.add_argument('--arch', default=None); p.add_argument('--which', choices=['best', 'last'], default='best')
     p.add_argument('--crop-border', type=int, default=0); p.add_argument('--y', action='store_true', help='measure on the Y channel')
@@ -112,15 +112,13 @@ def test_main(argv=None):
         model, origin = load_model(a.model, a.arch, a.which); model.to(device)
         w = Path(origin)
         out_dir = Path('.') if w.parent == models_dir() else w.parent.parent if w.parent.name == 'ckpt' else w.parent
-    if a.data == 'val' and not Path('val').is_dir():
-        from fsr.data import dataset_dir
-        a.data = str(dataset_dir('val'))
-    pairs = PairedFolder.from_root(a.data, limit=a.limit)
-    out = Path(a.out) if a.out else out_dir/f'test_{Path(a.data).resolve().name}.csv'
+    data = Path(a.data) if Path(a.data).is_dir() else resolve_dataset(a.data)[0]  # a folder here named like a spec ('val') wins
+    pairs = PairedFolder.from_root(data, limit=a.limit)
+    out = Path(a.out) if a.out else out_dir/f'test_{data.resolve().name}.csv'
     if out.is_dir(): raise ValueError(f'--out {out} is a folder; give a CSV file name')
     df = evaluate(model, pairs, crop_border=a.crop_border, test_y_channel=a.y, niqe=a.niqe, tile=a.tile, ensemble=a.ensemble,
                   save_dir=a.save_dir, device=device, csv_path=out)
-    print(df.tail(1).to_string(index=False)); print(f'{origin} on {a.data}: {len(df) - 1} image(s) measured, metrics written to {out}')
+    print(df.tail(1).to_string(index=False)); print(f'{origin} on {data}: {len(df) - 1} image(s) measured, metrics written to {out}')
     skipped = df.attrs.get('skipped', [])
     if skipped: print(f'{len(skipped)} pair(s) skipped (see the warnings above)', file=sys.stderr)
     return 1 if skipped else 0

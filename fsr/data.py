@@ -14,8 +14,8 @@ from .core import IMAGE_EXTS, load_image, save_image, imresize
 
 # %% auto #0
 __all__ = ['SAMPLE_VERSION', 'data_root', 'weights_dir', 'cache_dir', 'find_images', 'sample_root', 'dataset_dir',
-           'AugmentConfig', 'random_crop', 'augment', 'scan_images', 'FaceFolder', 'paired_random_crop', 'PairedFolder',
-           'benchmark_pairs', 'prepare_faces']
+           'resolve_dataset', 'AugmentConfig', 'random_crop', 'augment', 'scan_images', 'FaceFolder',
+           'paired_random_crop', 'PairedFolder', 'benchmark_pairs', 'prepare_faces']
 
 # %% ../nbs/01_data.ipynb #95b4eb92
 def data_root()->Path:
@@ -107,6 +107,16 @@ def dataset_dir(kind:str, # 'faces' (HQ faces/512) or 'val' (folder with gt/ and
     _sample_notice(kind, real)
     return sample_root()/rel[kind]
 
+# %% ../nbs/01_data.ipynb #782be614
+def resolve_dataset(spec:str|Path, # 'faces', 'val', 'pairs:<folder>', or a folder
+                   )->tuple: # (folder, paired): paired data has lq/ and gt/, the rest is HQ images to degrade
+    "Where a dataset spec points, and whether it holds LQ/GT pairs rather than HQ images."
+    s = str(spec)
+    if s in ('faces', 'val'): return dataset_dir(s), s == 'val'
+    if s.startswith('pairs:'): return Path(s[len('pairs:'):]).expanduser(), True
+    p = Path(s).expanduser()
+    return p, (p/'lq').is_dir() and (p/'gt').is_dir()
+
 # %% ../nbs/01_data.ipynb #399520a0
 @dataclasses.dataclass
 class AugmentConfig:
@@ -185,19 +195,26 @@ def _warn_skipped(what:str, skipped:list, total:int):
     warnings.warn(f'{what}: skipped {len(skipped)} of {total}:\n  ' + '\n  '.join(lines), stacklevel=3)
 
 # %% ../nbs/01_data.ipynb #2389358c
-def _load_or_redraw(ds, i:int, load, name):
-    "`load(i)`, or if that fails to decode, `load(j)` for j drawn from torch's global RNG (up to 20 tries); failures go to `ds.failed`."
+def _item_key(key)->tuple:
+    "(index, generator) of a dataset key: `i` draws from torch's global RNG (generator None), `(i, seed)` from a CPU generator seeded with `seed`."
+    if isinstance(key, (tuple, list)):
+        i, seed = key
+        return int(i), torch.Generator().manual_seed(int(seed))
+    return key, None
+
+def _load_or_redraw(ds, i:int, load, name, generator=None):
+    "`load(i)`, or if that fails to decode, `load(j)` for j drawn from `generator` (None: torch's global RNG; up to 20 tries); failures go to `ds.failed`."
     for _ in range(20):
         if name(i) not in ds._bad:
             try: return load(i)
             except ValueError as e:
                 ds._bad.add(name(i)); ds.failed.append((name(i), str(e)))
                 warnings.warn(f'{e}: skipped, another item drawn instead (see .failed)')
-        i = _randint(len(ds))
+        i = _randint(len(ds), generator)
     raise ValueError(f'20 draws in a row hit files that cannot be decoded ({len(ds._bad)} known bad, e.g. {ds.failed[-1][1]}); check the data folder')
 
 class FaceFolder(Dataset):
-    "HQ face images -> random `gt_size` crops, augmented (float CHW in [0,1]); unusable files are skipped and listed."
+    "HQ face images -> random `gt_size` crops, augmented (float CHW in [0,1]); `ds[i, seed]` draws from `seed` alone; unusable files are skipped and listed."
     def __init__(self, folder:str|Path, # folder of HQ images (e.g. data/faces/512)
                  gt_size:int=128, # crop size; the full image if it equals the image size
                  augment:AugmentConfig|None=AugmentConfig(), # None: no augmentation
@@ -210,10 +227,11 @@ class FaceFolder(Dataset):
         self.gt_size, self.aug = gt_size, augment
         self.failed, self._bad = [], set()  # files that failed to decode while sampling
     def __len__(self): return len(self.paths)
-    def __getitem__(self, i):
-        p, img = _load_or_redraw(self, i, lambda j: (self.paths[j], load_image(self.paths[j])), lambda j: self.paths[j])
-        img = random_crop(img, self.gt_size, name=str(p))
-        return augment(img, self.aug) if self.aug else img
+    def __getitem__(self, key):
+        i, g = _item_key(key)
+        p, img = _load_or_redraw(self, i, lambda j: (self.paths[j], load_image(self.paths[j])), lambda j: self.paths[j], g)
+        img = random_crop(img, self.gt_size, g, name=str(p))
+        return augment(img, self.aug, g) if self.aug else img
 
 # %% ../nbs/01_data.ipynb #6f23c6a9
 def _pair_up(lq_dir, gt_dir, scale, gt_size=None, limit=None):
@@ -245,7 +263,7 @@ def paired_random_crop(lq:torch.Tensor, gt:torch.Tensor, gt_size:int, scale:int,
 
 # %% ../nbs/01_data.ipynb #2a70765e
 class PairedFolder(Dataset):
-    "Fixed LQ/GT pairs matched by stem: items are dicts with 'lq', 'gt' (CHW float) and 'name'; unusable pairs are skipped and listed."
+    "Fixed LQ/GT pairs matched by stem: items are dicts with 'lq', 'gt' (CHW float) and 'name'; `ds[i, seed]` crops from `seed` alone; unusable pairs are skipped and listed."
     def __init__(self, lq_dir:str|Path, gt_dir:str|Path, # folders of LQ and GT images
                  scale:int=4, # GT size = scale x LQ size
                  gt_size:int|None=None, # random paired crop of this GT size (training); None = whole images
@@ -267,12 +285,13 @@ class PairedFolder(Dataset):
     def _load(self, i):
         lq_p, gt_p = self.pairs[i]
         return lq_p.stem, load_image(lq_p), load_image(gt_p)
-    def __getitem__(self, i):
+    def __getitem__(self, key):
+        i, g = _item_key(key)
         # training crops skip a pair that breaks after the scan; whole-image evaluation reports it instead
-        name, lq, gt = _load_or_redraw(self, i, self._load, lambda j: self.pairs[j][0].stem) if self.gt_size else self._load(i)
-        if self.gt_size: lq, gt = paired_random_crop(lq, gt, self.gt_size, self.scale, name=name)
+        name, lq, gt = _load_or_redraw(self, i, self._load, lambda j: self.pairs[j][0].stem, g) if self.gt_size else self._load(i)
+        if self.gt_size: lq, gt = paired_random_crop(lq, gt, self.gt_size, self.scale, g, name=name)
         if self.aug:
-            seed = int(torch.randint(0, 2**62, ()))  # the same draws for both images
+            seed = _randint(2**62, g)  # the same draws for both images
             lq, gt = (augment(x, self.aug, torch.Generator().manual_seed(seed)) for x in (lq, gt))
         return dict(lq=lq, gt=gt, name=name)
 
