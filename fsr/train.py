@@ -14,12 +14,12 @@ from .core import (ConfigError, apply_overrides, atomic_write, count_params, def
                       save_config, seed_everything, strict_fp32, to_dict)
 from .data import AugmentConfig, FaceFolder, PairedFolder, dataset_dir
 from .metrics import psnr_pt, ssim_pt
+from .optim import OptimConfig, SchedulerConfig, OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, EMA
 from .checkpoints import RunError, writing_to, save_checkpoint, load_checkpoint, unwrap_model, load_generator_weights
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'RESUME_FREE_KEYS', 'NEW_KEY_DEFAULTS', 'DataConfig', 'OptimConfig', 'SchedulerConfig', 'GANConfig',
-           'TrainConfig', 'config_path', 'check_train_config', 'load_train_config', 'AdaBelief', 'build_optimizer',
-           'cosine_restart_factor', 'build_scheduler', 'EMA', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info',
+__all__ = ['RUN_FILES', 'RESUME_FREE_KEYS', 'NEW_KEY_DEFAULTS', 'DataConfig', 'GANConfig', 'TrainConfig', 'config_path',
+           'check_train_config', 'load_train_config', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info',
            'init_distributed', 'build_pixel_loss', 'TrainingInterrupted', 'RunLock', 'Trainer', 'close', 'cpu_has_bf16',
            'cuda_settings', 'amp_settings', 'make_lq', 'StepGuard', 'train_step', 'validate', 'append_csv',
            'truncate_csv', 'resume_mismatch', 'train_seconds', 'state_dict', 'load', 'weights', 'save',
@@ -39,25 +39,6 @@ class DataConfig:
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     train_limit: int|None = None # use only the first N training images
     val_limit: int|None = None # validate on the first N pairs only
-
-@dataclasses.dataclass
-class OptimConfig:
-    "Optimizer: Adam, AdamW or AdaBelief."
-    type: str = 'Adam'
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
-
-@dataclasses.dataclass
-class SchedulerConfig:
-    "Learning-rate schedule: CosineAnnealingRestart (BasicSR semantics), MultiStep or Constant."
-    type: str = 'CosineAnnealingRestart'
-    periods: list[int] = dataclasses.field(default_factory=lambda: [300000])
-    restart_weights: list[float] = dataclasses.field(default_factory=lambda: [1.0])
-    eta_min: float = 1e-7
-    milestones: list[int] = dataclasses.field(default_factory=list)
-    gamma: float = 0.5
-    warmup: int = 0 # linear warm-up from lr/warmup to lr over the first `warmup` iterations (0: none)
 
 # %% ../nbs/10_train.ipynb #5e6c5286
 @dataclasses.dataclass
@@ -116,7 +97,7 @@ def config_path(name_or_path:str|Path)->Path:
     raise ConfigError(f'no config {name_or_path!r}: not a YAML file and not one of the named configs {avail}')
 
 # %% ../nbs/10_train.ipynb #3490a733
-_CHOICES = {'optim.type': ('Adam', 'AdamW', 'AdaBelief'), 'scheduler.type': ('CosineAnnealingRestart', 'MultiStep', 'Constant'),
+_CHOICES = {'optim.type': tuple(OPTIMIZERS), 'scheduler.type': SCHEDULES,
             'pixel_loss': ('l1', 'mse', 'charbonnier', 'mse+dssim'), 'amp': ('none', 'bf16', 'fp16')}
 
 def _require(ok:bool, key:str, value, allowed:str):
@@ -193,72 +174,6 @@ def load_train_config(src:str|Path|dict, # config name (fsr/configs), YAML path,
         cfg = apply_overrides(cfg, [f'{k}={json.dumps(v)}' for k, v in cfg.profiles[profile].items()])
     if overrides: cfg = apply_overrides(cfg, overrides)
     return check_train_config(cfg)
-
-# %% ../nbs/10_train.ipynb #9c9865be
-class AdaBelief(torch.optim.Optimizer):
-    "AdaBelief optimizer (decoupled weight decay)."
-    def __init__(self, params, lr:float=1e-3, betas:tuple=(0.9, 0.999), eps:float=1e-16, weight_decay:float=0.0):
-        if lr <= 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1): raise ValueError(f'bad AdaBelief settings lr={lr} betas={betas}')
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        for g in self.param_groups:
-            b1, b2 = g['betas']
-            for p in g['params']:
-                if p.grad is None: continue
-                st = self.state[p]
-                if not st: st['step'], st['m'], st['s'] = 0, torch.zeros_like(p), torch.zeros_like(p)
-                st['step'] += 1
-                m, s, grad = st['m'], st['s'], p.grad
-                if g['weight_decay']: p.mul_(1 - g['lr'] * g['weight_decay'])
-                m.lerp_(grad, 1 - b1)
-                s.mul_(b2).addcmul_(grad - m, grad - m, value=1 - b2).add_(g['eps'])
-                bc1, bc2 = 1 - b1 ** st['step'], 1 - b2 ** st['step']
-                p.addcdiv_(m, (s / bc2).sqrt_().add_(g['eps']), value=-g['lr'] / bc1)
-        return loss
-
-# %% ../nbs/10_train.ipynb #f57761a8
-def build_optimizer(params, cfg:OptimConfig)->torch.optim.Optimizer:
-    "An optimizer from its config."
-    kw = dict(lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    return {'Adam': torch.optim.Adam, 'AdamW': torch.optim.AdamW, 'AdaBelief': AdaBelief}[cfg.type](params, **kw)
-
-# %% ../nbs/10_train.ipynb #6c623721
-def cosine_restart_factor(it:int, periods:list, restart_weights:list, eta_min:float, base_lr:float)->float:
-    "Learning rate at iteration `it` under BasicSR's cosine annealing with restarts."
-    ends = [sum(periods[:i + 1]) for i in range(len(periods))]
-    idx = next((i for i, e in enumerate(ends) if it <= e), len(ends) - 1)
-    start = 0 if idx == 0 else ends[idx - 1]
-    return eta_min + restart_weights[idx] * 0.5 * (base_lr - eta_min) * (1 + math.cos(math.pi * (it - start) / periods[idx]))
-
-# %% ../nbs/10_train.ipynb #956d2c1c
-def build_scheduler(opt:torch.optim.Optimizer, cfg:SchedulerConfig):
-    "A LambdaLR implementing the configured schedule (state = the iteration count)."
-    base = [g['lr'] for g in opt.param_groups]
-    if cfg.type == 'CosineAnnealingRestart':
-        fns = [lambda it, b=b: cosine_restart_factor(it, cfg.periods, cfg.restart_weights, cfg.eta_min, b) / b for b in base]
-    elif cfg.type == 'MultiStep':
-        fns = [lambda it: cfg.gamma ** sum(it >= m for m in cfg.milestones)] * len(base)
-    else: fns = [lambda it: 1.0] * len(base)
-    if cfg.warmup: fns = [lambda it, f=f: f(it) * min(1.0, (it + 1) / cfg.warmup) for f in fns]
-    return torch.optim.lr_scheduler.LambdaLR(opt, fns)
-
-# %% ../nbs/10_train.ipynb #9a2d65d3
-class EMA:
-    "Exponential moving average of a model's parameters."
-    def __init__(self, model:nn.Module, decay:float=0.999):
-        self.decay, self.model = decay, copy.deepcopy(model).eval().requires_grad_(False)
-    @torch.no_grad()
-    def update(self, model:nn.Module, # the trained model
-               ok:torch.Tensor|None=None, # a 0-dim bool on the device: False leaves the average as it is (a skipped step)
-              ):
-        ema_p, p = list(self.model.parameters()), [x.detach() for x in model.parameters()]
-        if ok is None: torch._foreach_lerp_(ema_p, p, 1 - self.decay)
-        else: torch._foreach_lerp_(ema_p, p, [ok.to(p[0].dtype) * (1 - self.decay)] * len(p))  # weight 0 where not ok: no host sync
-        for b_ema, b in zip(self.model.buffers(), model.buffers()): b_ema.copy_(b if ok is None else torch.where(ok, b, b_ema))
-    def state_dict(self): return self.model.state_dict()
-    def load_state_dict(self, sd): self.model.load_state_dict(sd)
 
 # %% ../nbs/10_train.ipynb #a699d202
 def mix_seed(*xs:int)->int:
