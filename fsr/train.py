@@ -15,15 +15,14 @@ from .core import (ConfigError, apply_overrides, atomic_write, count_params, def
 from .data import AugmentConfig, FaceFolder, PairedFolder, dataset_dir
 from .metrics import psnr_pt, ssim_pt
 from .optim import OptimConfig, SchedulerConfig, OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, EMA
+from .runs import RunLock, prepare_run_dir, append_csv, truncate_csv, resume_mismatch, tensorboard_writer
 from .checkpoints import RunError, writing_to, save_checkpoint, load_checkpoint, unwrap_model, load_generator_weights
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'RESUME_FREE_KEYS', 'NEW_KEY_DEFAULTS', 'DataConfig', 'GANConfig', 'TrainConfig', 'config_path',
-           'check_train_config', 'load_train_config', 'mix_seed', 'SeededBatches', 'SeededItems', 'dist_info',
-           'init_distributed', 'build_pixel_loss', 'TrainingInterrupted', 'RunLock', 'Trainer', 'close', 'cpu_has_bf16',
-           'cuda_settings', 'amp_settings', 'make_lq', 'StepGuard', 'train_step', 'validate', 'append_csv',
-           'truncate_csv', 'resume_mismatch', 'train_seconds', 'state_dict', 'load', 'weights', 'save',
-           'tensorboard_writer', 'fit', 'train']
+__all__ = ['DataConfig', 'GANConfig', 'TrainConfig', 'config_path', 'check_train_config', 'load_train_config', 'mix_seed',
+           'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed', 'build_pixel_loss', 'TrainingInterrupted',
+           'Trainer', 'close', 'cpu_has_bf16', 'cuda_settings', 'amp_settings', 'make_lq', 'StepGuard', 'train_step',
+           'validate', 'train_seconds', 'state_dict', 'load', 'weights', 'save', 'fit', 'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
@@ -241,71 +240,6 @@ class TrainingInterrupted(RunError):
     "Training stopped by SIGINT or SIGTERM; the message says which checkpoint to continue from."
     def __init__(self, msg:str, signum:int=signal.SIGINT): super().__init__(msg); self.signum = signum
 
-# %% ../nbs/10_train.ipynb #af391ae9
-try: import fcntl
-except ImportError: fcntl = None  # Windows: the pid alone
-
-def _pid_alive(pid:int)->bool:
-    "Whether process `pid` runs on this host (on Windows, where this cannot be asked safely, assume it does)."
-    if os.name == 'nt': return True  # os.kill(pid, 0) would send CTRL_C_EVENT there
-    if pid <= 0: return False
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
-
-class RunLock:
-    "Exclusive use of a run folder: `run.lock` holds the owner's pid and host; a lock whose process is gone is taken over."
-    def __init__(self, run_dir:str|Path): self.path, self.fd = Path(run_dir)/'run.lock', None
-    def owner(self)->dict:
-        "Pid, host and start time written in the lock file ({} if there is none)."
-        try: return json.loads(self.path.read_text() or '{}')
-        except (OSError, ValueError): return {}
-    def _alive(self, who:dict)->bool:
-        return bool(who) and (who.get('host') != socket.gethostname() or _pid_alive(int(who.get('pid', 0))))
-    def _refuse(self, who:dict):
-        pid, host = who.get('pid', '?'), who.get('host', '?')
-        me = ' (this process: close() the Trainer that has it)' if pid == os.getpid() and host == socket.gethostname() else ''
-        raise RunError(f'{self.path.parent} is in use by process {pid} on {host} since {who.get("since", "?")}{me}: '
-                       f'wait for that run to end or stop it (if it is gone, delete {self.path})')
-    def acquire(self)->RunLock:
-        "Take the lock (a no-op if this object holds it), or raise RunError naming the live process that does."
-        if self.fd is not None: return self
-        fd = self._open_locked()
-        try:
-            who = self.owner()
-            if self._alive(who): self._refuse(who)
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'))).encode())
-        except BaseException: os.close(fd); raise
-        self.fd = fd
-        return self
-    def release(self):
-        "Give the lock up and delete the file."
-        if self.fd is None: return
-        with contextlib.suppress(FileNotFoundError): os.remove(self.path)
-        os.close(self.fd); self.fd = None
-
-# %% ../nbs/10_train.ipynb #a7c81e53
-def _open_locked(self:RunLock)->int:
-    "A descriptor of the lock file, locked with flock where there is one; RunError if another process holds it."
-    for _ in range(50):
-        try: self.path.parent.mkdir(parents=True, exist_ok=True); fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e: raise RunError(f'cannot create the lock file {self.path}: {e.strerror or e}; choose another --out-dir') from e
-        if fcntl is None: return fd
-        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd); who = self.owner()
-            if self._alive(who): self._refuse(who)
-            time.sleep(0.2); continue  # its process is gone but a child (a DataLoader worker) still has the file open
-        except OSError: return fd  # a file system without file locks: the pid alone
-        try: same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-        except FileNotFoundError: same = False
-        if same: return fd
-        os.close(fd)  # the holder released (deleted) the file between our open and flock: try the new one
-    self._refuse(self.owner())
-RunLock._open_locked = _open_locked
-
 # %% ../nbs/10_train.ipynb #87dd42b3
 class Trainer:
     "Train an SR model as a `TrainConfig` says; `fit()` runs (or resumes) it."
@@ -334,47 +268,12 @@ class Trainer:
         self._guard = StepGuard(self.device, cfg.max_bad_steps)
         self._lock = RunLock(self.run_dir)
         try:
-            if self.rank == 0: self._lock.acquire(); found = self._prepare_run_dir(resume, force)
+            if self.rank == 0: self._lock.acquire(); found = prepare_run_dir(self.run_dir, resume, force)
             else: found = resume and (self.run_dir/'ckpt'/'last.pth').is_file()
             if found: self.load(self.run_dir/'ckpt'/'last.pth')
         except BaseException: self.close(); raise
 
-# %% ../nbs/10_train.ipynb #35225442
-RUN_FILES = ('ckpt', 'model.pth', 'best.pth', 'train_log.csv', 'val_log.csv', 'summary.json', 'tb', 'config.yaml')
-
-def _remove_tmp_files(run_dir:Path)->list:
-    "Delete the half-written `.*.tmp` files (see `atomic_write`) that a killed run left in a run folder."
-    gone = [p for d in (run_dir, run_dir/'ckpt') if d.is_dir() for p in d.glob('.*.tmp')]
-    for p in gone: p.unlink(missing_ok=True)
-    return gone
-
-def _clear_run(run_dir:Path, names=RUN_FILES)->list:
-    "Delete a run's own files and folders (`names`) from its folder; returns the names that were there."
-    there = [n for n in names if (run_dir/n).exists()]
-    try:
-        for n in there: shutil.rmtree(run_dir/n) if (run_dir/n).is_dir() else (run_dir/n).unlink()
-    except OSError as e: raise RunError(f'cannot remove {e.filename}: {e.strerror or e}; remove the old run by hand or choose another name=') from e
-    return there
-
 # %% ../nbs/10_train.ipynb #7be846fd
-def _prepare_run_dir(self:Trainer, resume:bool, force:bool)->bool:
-    "Check the run folder against `resume`/`force` and clear what must go (rank 0, holding the lock); True if there is a checkpoint to load."
-    d, ckpt = self.run_dir, self.run_dir/'ckpt'/'last.pth'
-    _remove_tmp_files(d)
-    if resume and ckpt.is_file(): return True
-    held = [n for n in RUN_FILES[:6] if (d/n).exists()]
-    if resume and (d/'model.pth').exists():
-        raise RunError(f'no checkpoint at {ckpt} to resume from, but {d} holds trained weights (model.pth): '
-                       f'start over with --force (force=True: deletes them) or give this run another name= or --out-dir')
-    if held and not (force or resume):
-        raise RunError(f'{d} already holds a run ({", ".join(held)}): continue it with --resume (resume=True), start it over '
-                       f'with --force (force=True: deletes its checkpoints, weights and logs), or give this run another name= or --out-dir')
-    _clear_run(d)
-    if resume: print(f'no checkpoint at {ckpt}; starting from scratch' + (f' (removed {", ".join(held)} of the attempt that wrote none)' if held else ''))
-    elif held: print(f'force: removed {", ".join(held)} of the earlier run in {d}')
-    return False
-Trainer._prepare_run_dir = _prepare_run_dir
-
 def close(self:Trainer):
     "Give back the run folder's lock and, if this trainer joined it, leave the process group (`train` calls this)."
     self._lock.release()
@@ -615,45 +514,6 @@ def validate(self:Trainer)->dict:
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
 Trainer.validate = validate
 
-# %% ../nbs/10_train.ipynb #6fec3d8a
-def append_csv(path:Path, row:dict):
-    "Append a row to a CSV file, writing the header first if the file is new."
-    new = not path.exists()
-    with open(path, 'a', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=list(row)); 
-        if new: w.writeheader()
-        w.writerow(row)
-
-def truncate_csv(path:Path, max_iter:int):
-    "Drop rows whose 'iter' is beyond `max_iter` (after resuming)."
-    if not path.exists(): return
-    with open(path, newline='') as f: rows = list(csv.DictReader(f))
-    if not rows: return
-    keep = [r for r in rows if int(r['iter']) <= max_iter]
-    def write(tmp):
-        with open(tmp, 'w', newline='') as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(keep)
-    atomic_write(path, write)
-
-# %% ../nbs/10_train.ipynb #c3a9e5d1
-RESUME_FREE_KEYS = {'name', 'out_dir', 'threads', 'iters', 'val_every', 'ckpt_every', 'log_every', 'val_niqe', 'profiles',
-                    'compile', 'data.num_workers', 'data.val', 'data.val_limit', 'max_bad_steps', 'max_param_growth'}
-
-NEW_KEY_DEFAULTS = {'scheduler.warmup': 0} # settings added to the config later, at the value that reproduces older runs
-
-def resume_mismatch(saved:dict, # the config stored in a checkpoint
-                    cfg:dict, # the config asked for now
-                   )->list[str]:
-    "The settings (dotted keys, old -> new) that differ between a checkpoint's config and the one asked for now."
-    def flat(d, pre=''):
-        out = {}
-        for k, v in (d or {}).items():
-            if isinstance(v, dict) and k not in ('arch', 'net_d'): out.update(flat(v, f'{pre}{k}.'))
-            else: out[f'{pre}{k}'] = list(v) if isinstance(v, tuple) else v
-        return out
-    a, b = ({**NEW_KEY_DEFAULTS, **flat(d)} for d in (saved, cfg))  # a setting added after a checkpoint was written had its default then
-    return [f'{k}: {a.get(k)!r} -> {b.get(k)!r}' for k in sorted(set(a) | set(b)) if k not in RESUME_FREE_KEYS and a.get(k) != b.get(k)]
-
 # %% ../nbs/10_train.ipynb #e4d1e21b
 def train_seconds(self:Trainer)->float:
     "Wall-clock seconds spent in `fit` so far, over every process that trained this run (validation included)."
@@ -761,13 +621,6 @@ def _fetch(self:Trainer, batch)->tuple:
     lq = lq.to(self.device, non_blocking=True) if self.paired else self.make_lq(gt, self.it)
     return lq.contiguous(memory_format=self.mf), gt
 Trainer._fetch = _fetch
-
-# %% ../nbs/10_train.ipynb #b3a3fb32
-def tensorboard_writer(log_dir:Path):
-    "A TensorBoard SummaryWriter, or None when tensorboard is not installed."
-    try: from torch.utils.tensorboard import SummaryWriter
-    except ImportError: return None
-    return SummaryWriter(str(log_dir))
 
 # %% ../nbs/10_train.ipynb #adf29e32
 @contextlib.contextmanager
