@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import ConfigError, default_device, load_image, from_uint8, save_image, imresize, strict_fp32
+from .core import ConfigError, config_path, default_device, load_image, from_uint8, save_image, imresize, strict_fp32
 from .data import PairedFolder, find_images
 from .metrics import psnr, ssim, niqe as _niqe
 from .checkpoints import build_with_weights, describe_weights, read_weights
@@ -486,7 +486,7 @@ def load_model(src:str|Path, # shipped name ('face-b16'), run folder, weights/ch
                which:str='best', # run folders: 'best' (best.pth: best validation PSNR) or 'last' (model.pth: latest weights)
               )->tuple: # (generator in eval mode, float32 on the CPU; path of the weights file)
     "A trained generator from a shipped name, a run folder, a weights file or a config name, and the path of its weights."
-    from fsr.train import load_train_config, config_path
+    from fsr.train import load_train_config
     if which not in ('best', 'last'): raise ValueError(f"which must be 'best' or 'last', got {which!r}")
     if isinstance(arch, str):
         try: arch = json.loads(arch)

@@ -4,31 +4,31 @@
 
 # %% ../nbs/10_train.ipynb #ae5d1007
 from __future__ import annotations
-import contextlib, copy, csv, dataclasses, json, math, os, shutil, signal, socket, subprocess, sys, threading, time, warnings
+import contextlib, dataclasses, json, math, os, signal, threading, time, warnings
 from pathlib import Path
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import Dataset, DataLoader, Sampler
-from .core import (ConfigError, apply_overrides, atomic_write, count_params, default_device, from_dict, load_config,
+from torch.utils.data import DataLoader, Sampler
+from fastcore.basics import patch
+from .core import (ConfigError, apply_overrides, atomic_write, config_path, count_params, default_device, load_config, mix_seed,
                       save_config, seed_everything, strict_fp32, to_dict)
-from .data import AugmentConfig, FaceFolder, PairedFolder, dataset_dir
+from .data import AugmentConfig, FaceFolder, PairedFolder, resolve_dataset
 from .metrics import psnr_pt, ssim_pt
+from .archs import build_arch
 from .optim import OptimConfig, SchedulerConfig, OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler, EMA
 from .runs import RunLock, prepare_run_dir, append_csv, truncate_csv, resume_mismatch, tensorboard_writer
 from .checkpoints import RunError, writing_to, save_checkpoint, load_checkpoint, unwrap_model, load_generator_weights
 
 # %% auto #0
-__all__ = ['DataConfig', 'GANConfig', 'TrainConfig', 'config_path', 'check_train_config', 'load_train_config', 'mix_seed',
-           'SeededBatches', 'SeededItems', 'dist_info', 'init_distributed', 'build_pixel_loss', 'TrainingInterrupted',
-           'Trainer', 'close', 'cpu_has_bf16', 'cuda_settings', 'amp_settings', 'make_lq', 'StepGuard', 'train_step',
-           'validate', 'train_seconds', 'state_dict', 'load', 'weights', 'save', 'fit', 'train']
+__all__ = ['PIXEL_LOSSES', 'LOSS_ALIASES', 'DataConfig', 'GANConfig', 'TrainConfig', 'check_train_config', 'load_train_config',
+           'SeededBatches', 'dist_info', 'init_distributed', 'build_pixel_loss', 'TrainingInterrupted', 'Trainer',
+           'cpu_has_bf16', 'cuda_settings', 'amp_settings', 'StepGuard', 'train']
 
 # %% ../nbs/10_train.ipynb #6c7d5744
 @dataclasses.dataclass
 class DataConfig:
     "Where training and validation images come from, and how LQ is made."
-    train: str = 'faces' # 'faces' (data/faces/512, sample set if absent), a folder of HQ images, or 'pairs:<root>' with lq/ gt/
+    train: str = 'faces' # 'faces' (data/faces/512, sample set if absent), a folder of HQ images, or pairs: a folder with lq/ and gt/ (or 'pairs:<folder>')
     val: str|None = 'val' # 'val' (data/val), a folder with lq/ and gt/, or ''/None for no validation
     gt_size: int = 128 # HQ crop size
     batch_size: int = 16 # per process: under torchrun the effective batch is batch_size x the number of processes
@@ -65,7 +65,7 @@ class TrainConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     scheduler: SchedulerConfig = dataclasses.field(default_factory=SchedulerConfig)
-    pixel_loss: str = 'l1' # l1 | mse | charbonnier | mse+dssim (MSE + (1-SSIM)/2, the SRGAN-faces study)
+    pixel_loss: str = 'l1' # l1 | mse | charbonnier | mse_dssim (MSE + (1-SSIM)/2, the SRGAN-faces study; also spelt mse+dssim)
     pixel_weight: float = 1.0
     gan: GANConfig|None = None # None: PSNR recipe
     iters: int = 1000
@@ -84,20 +84,12 @@ class TrainConfig:
     out_dir: str = 'runs' # runs go to <out_dir>/<name>
     profiles: dict = dataclasses.field(default_factory=dict) # name -> {dotted.key: value}
 
-# %% ../nbs/10_train.ipynb #8d09c052
-def config_path(name_or_path:str|Path)->Path:
-    "A config file from a path or a name in fsr/configs."
-    p = Path(name_or_path)
-    if p.suffix in ('.yaml', '.yml') and p.is_file(): return p
-    import fsr
-    named = Path(fsr.__file__).parent/'configs'/f'{name_or_path}.yaml'
-    if named.is_file(): return named
-    avail = sorted(q.stem for q in named.parent.glob('*.yaml'))
-    raise ConfigError(f'no config {name_or_path!r}: not a YAML file and not one of the named configs {avail}')
-
 # %% ../nbs/10_train.ipynb #3490a733
+PIXEL_LOSSES = ('l1', 'mse', 'charbonnier', 'mse_dssim') # the keys of fsr.losses.LOSSES that `pixel_loss` may name
+LOSS_ALIASES = {'mse+dssim': 'mse_dssim'} # other spellings of them
+
 _CHOICES = {'optim.type': tuple(OPTIMIZERS), 'scheduler.type': SCHEDULES,
-            'pixel_loss': ('l1', 'mse', 'charbonnier', 'mse+dssim'), 'amp': ('none', 'bf16', 'fp16')}
+            'pixel_loss': PIXEL_LOSSES + tuple(LOSS_ALIASES), 'amp': ('none', 'bf16', 'fp16')}
 
 def _require(ok:bool, key:str, value, allowed:str):
     "Raise ConfigError naming `key`, its value and what is allowed, unless `ok`."
@@ -174,15 +166,6 @@ def load_train_config(src:str|Path|dict, # config name (fsr/configs), YAML path,
     if overrides: cfg = apply_overrides(cfg, overrides)
     return check_train_config(cfg)
 
-# %% ../nbs/10_train.ipynb #a699d202
-def mix_seed(*xs:int)->int:
-    "A 62-bit seed mixing several integers (splitmix64-style)."
-    h = 0x9E3779B97F4A7C15
-    for x in xs:
-        h = (h ^ (int(x) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        h ^= h >> 31
-    return h >> 2
-
 # %% ../nbs/10_train.ipynb #d5e58b47
 class SeededBatches(Sampler):
     "Yields, for iterations start..stop, lists of (dataset index, sample seed) for one process."
@@ -190,7 +173,7 @@ class SeededBatches(Sampler):
         if n == 0: raise ValueError('the training set is empty')
         self.n, self.bs, self.seed, self.start, self.stop, self.rank, self.world = n, batch_size, seed, start, stop, rank, world
     def _perm(self, epoch):
-        return torch.randperm(self.n, generator=torch.Generator().manual_seed(mix_seed(self.seed, epoch)))
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(mix_seed(self.seed, 'epoch', epoch)))
     def batch(self, it:int)->list:
         gbs = self.bs * self.world
         pos = range(it * gbs + self.rank * self.bs, it * gbs + (self.rank + 1) * self.bs)
@@ -199,21 +182,10 @@ class SeededBatches(Sampler):
         for q in pos:
             e = q // self.n
             if e not in perms: perms[e] = self._perm(e)
-            out.append((int(perms[e][q % self.n]), mix_seed(self.seed, 7, q)))
+            out.append((int(perms[e][q % self.n]), mix_seed(self.seed, 'item', q)))
         return out
     def __iter__(self): return (self.batch(it) for it in range(self.start, self.stop))
     def __len__(self): return self.stop - self.start
-
-# %% ../nbs/10_train.ipynb #439f2761
-class SeededItems(Dataset):
-    "Wrap a dataset whose randomness uses torch's global RNG so that item (i, seed) is reproducible."
-    def __init__(self, ds): self.ds = ds
-    def __len__(self): return len(self.ds)
-    def __getitem__(self, key):
-        i, seed = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return self.ds[i]
 
 # %% ../nbs/10_train.ipynb #256b21ed
 def dist_info()->tuple:
@@ -230,10 +202,11 @@ def init_distributed(device:torch.device)->tuple:
     return rank, world
 
 # %% ../nbs/10_train.ipynb #ef74fc1f
-def build_pixel_loss(name:str, weight:float=1.0)->nn.Module:
-    "L1, MSE, Charbonnier or MSE+DSSIM loss by name."
-    from fsr import losses as L
-    return {'l1': L.L1Loss, 'mse': L.MSELoss, 'charbonnier': L.CharbonnierLoss, 'mse+dssim': L.MSEDSSIMLoss}[name](loss_weight=weight)
+def build_pixel_loss(name:str, # a key of `PIXEL_LOSSES` or `LOSS_ALIASES`
+                     weight:float=1.0)->nn.Module:
+    "The pixel loss `name` from `fsr.losses.LOSSES`, with its weight."
+    from fsr.losses import LOSSES
+    return LOSSES[LOSS_ALIASES.get(name, name)](loss_weight=weight)
 
 # %% ../nbs/10_train.ipynb #c9ac8d7c
 class TrainingInterrupted(RunError):
@@ -274,12 +247,12 @@ class Trainer:
         except BaseException: self.close(); raise
 
 # %% ../nbs/10_train.ipynb #7be846fd
+@patch
 def close(self:Trainer):
     "Give back the run folder's lock and, if this trainer joined it, leave the process group (`train` calls this)."
     self._lock.release()
     if self._owns_pg and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     self._owns_pg = False
-Trainer.close = close
 
 # %% ../nbs/10_train.ipynb #b7e1c0a1
 def cpu_has_bf16(dtype=torch.bfloat16)->bool:
@@ -314,8 +287,7 @@ def amp_settings(amp:str, # the config's `amp`: none | bf16 | fp16
     return None, False, None  # fp16 on a CPU, or another device: float32
 
 # %% ../nbs/10_train.ipynb #f9d44d22
-from .archs import build_arch
-
+@patch
 def _build_models(self:Trainer):
     "Generator (+EMA, optimizer, scheduler), and for GAN recipes the discriminator and its optimizer."
     cfg = self.cfg
@@ -335,46 +307,37 @@ def _build_models(self:Trainer):
     self.autocast_dtype, scaler, note = amp_settings(cfg.amp, self.device)
     if note and self.rank == 0: print(note)
     self.scaler = torch.amp.GradScaler('cuda') if scaler else None
-Trainer._build_models = _build_models
 
 # %% ../nbs/10_train.ipynb #f3b71dff
+@patch
 def _build_data(self:Trainer):
     "The training set (HQ faces for on-the-fly LQ, or fixed pairs) and the validation pairs."
     d = self.cfg.data
-    if d.train.startswith('pairs:'):
-        self.paired = True
-        ds = PairedFolder.from_root(d.train[len('pairs:'):], scale=d.scale, gt_size=d.gt_size, augment=d.augment, limit=d.train_limit)
-    else:
-        self.paired = False
-        folder = dataset_dir('faces') if d.train == 'faces' else Path(d.train)
-        ds = FaceFolder(folder, gt_size=d.gt_size, augment=d.augment, limit=d.train_limit)
-    self.train_ds = SeededItems(ds)
-    self.val_ds = None
-    if d.val:
-        root = dataset_dir('val') if d.val == 'val' else Path(d.val)
-        self.val_ds = PairedFolder.from_root(root, scale=d.scale, limit=d.val_limit)
-Trainer._build_data = _build_data
+    folder, self.paired = resolve_dataset(d.train)
+    if self.paired: self.train_ds = PairedFolder.from_root(folder, scale=d.scale, gt_size=d.gt_size, augment=d.augment, limit=d.train_limit)
+    else: self.train_ds = FaceFolder(folder, gt_size=d.gt_size, augment=d.augment, limit=d.train_limit)
+    self.val_ds = PairedFolder.from_root(resolve_dataset(d.val)[0], scale=d.scale, limit=d.val_limit) if d.val else None
 
 # %% ../nbs/10_train.ipynb #bdec006f
+@patch
 def make_lq(self:Trainer, gt:torch.Tensor, it:int)->torch.Tensor:
     "LQ for iteration `it` made on the training device; its randomness depends only on (seed, it, rank)."
     from fsr.degradation import degrade
-    g = torch.Generator(device=gt.device).manual_seed(mix_seed(self.cfg.seed, 11, it, self.rank))  # noise drawn where the images are
+    g = torch.Generator(device=gt.device).manual_seed(mix_seed(self.cfg.seed, 'lq', it, self.rank))  # noise drawn where the images are
     return degrade(gt, preset=self.cfg.data.degradation, scale=self.cfg.data.scale, generator=g)
-Trainer.make_lq = make_lq
 
 # %% ../nbs/10_train.ipynb #47e1ff90
+@patch
 def _autocast(self:Trainer):
     return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
-Trainer._autocast = _autocast
 
+@patch
 def _finite(self:Trainer, loss:torch.Tensor)->torch.Tensor:
     "A 0-dim bool on the device: the loss is finite on every process (no host sync; an all-reduce under DDP)."
     ok = torch.isfinite(loss.detach())
     if self.world > 1:
         okf = ok.float(); torch.distributed.all_reduce(okf, op=torch.distributed.ReduceOp.MIN); ok = okf > 0
     return ok
-Trainer._finite = _finite
 
 # %% ../nbs/10_train.ipynb #04906d64
 class StepGuard:
@@ -420,14 +383,15 @@ def _undo_unless(ok:torch.Tensor, opt:torch.optim.Optimizer, snap:tuple):
     for v in _moments(opt, ps):
         if id(v) not in seen: v.masked_fill_(~ok, 0)
 
+@patch
 def _step(self:Trainer, loss:torch.Tensor, ok:torch.Tensor, opt:torch.optim.Optimizer):
     "Backward and optimizer step (with the fp16 grad scaler when used), undone on the device where `ok` is false."
     snap = _snapshot(opt)
     if self.scaler: self.scaler.scale(loss).backward(); self.scaler.step(opt); self.scaler.update()
     else: loss.backward(); opt.step()
     _undo_unless(ok, opt, snap)
-Trainer._step = _step
 
+@patch
 def train_step(self:Trainer, lq:torch.Tensor, gt:torch.Tensor)->dict:
     "One optimisation step of the generator (and the discriminator for GAN recipes); returns the loss terms as device tensors."
     self.net_g.train()
@@ -446,9 +410,9 @@ def train_step(self:Trainer, lq:torch.Tensor, gt:torch.Tensor)->dict:
         out.update(d_out)
     self._guard.add(ok, self.it)
     return out
-Trainer.train_step = train_step
 
 # %% ../nbs/10_train.ipynb #8c56aa07
+@patch
 def _build_gan(self:Trainer):
     "Discriminator, its optimizer and schedule, and the generator's extra losses."
     from fsr import losses as L
@@ -464,9 +428,9 @@ def _build_gan(self:Trainer):
     if g.dssim_weight: self.extra_losses['dssim'] = L.DSSIMLoss(loss_weight=g.dssim_weight)
     if g.ssl_weight: self.extra_losses['ssl'] = L.SSLLoss(loss_weight=g.ssl_weight)
     for m in self.extra_losses.values(): m.to(self.device)
-Trainer._build_gan = _build_gan
 
 # %% ../nbs/10_train.ipynb #2ebacfd1
+@patch
 def _gan_g_terms(self:Trainer, sr:torch.Tensor, gt:torch.Tensor)->dict:
     "The generator's perceptual / TV / DSSIM / SSL and adversarial terms."
     terms = {}
@@ -477,9 +441,9 @@ def _gan_g_terms(self:Trainer, sr:torch.Tensor, gt:torch.Tensor)->dict:
     else: terms['gan'] = self.gan_loss(fake, True, is_disc=False)
     for p in self.net_d.parameters(): p.requires_grad_(True)
     return terms
-Trainer._gan_g_terms = _gan_g_terms
 
 # %% ../nbs/10_train.ipynb #344ad28a
+@patch
 def _gan_d_step(self:Trainer, sr:torch.Tensor, gt:torch.Tensor, ok_g:torch.Tensor)->tuple:
     "One discriminator step on real GT vs the detached SR output, kept where it and the generator's step are finite; (terms, flag)."
     self.opt_d.zero_grad(set_to_none=True)
@@ -490,9 +454,9 @@ def _gan_d_step(self:Trainer, sr:torch.Tensor, gt:torch.Tensor, ok_g:torch.Tenso
     ok = ok_g & self._finite(loss)
     self._step(loss, ok, self.opt_d)
     return {'d_loss': loss.detach(), 'd_real': real.detach().float().mean(), 'd_fake': fake.detach().float().mean()}, ok
-Trainer._gan_d_step = _gan_d_step
 
 # %% ../nbs/10_train.ipynb #5ea8dcb9
+@patch
 @torch.no_grad()
 def validate(self:Trainer)->dict:
     "PSNR/SSIM (and NIQE if asked) of the EMA generator on the validation pairs, averaged; in strict float32 (no autocast, no TF32)."
@@ -512,14 +476,14 @@ def validate(self:Trainer)->dict:
     rows = [dict(zip(('psnr', 'ssim'), s)) for s in torch.stack(scores).tolist()]  # one host sync for the whole set
     for r, q in zip(rows, niqes): r['niqe'] = q
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
-Trainer.validate = validate
 
 # %% ../nbs/10_train.ipynb #e4d1e21b
+@patch
 def train_seconds(self:Trainer)->float:
     "Wall-clock seconds spent in `fit` so far, over every process that trained this run (validation included)."
     return self.wall_before + (time.perf_counter() - self._fit_t0 if self._fit_t0 is not None else 0.0)
-Trainer.train_seconds = train_seconds
 
+@patch
 def state_dict(self:Trainer)->dict:
     "Everything needed to resume exactly."
     wall = self.train_seconds()
@@ -531,8 +495,8 @@ def state_dict(self:Trainer)->dict:
     if self.scaler: st['scaler'] = self.scaler.state_dict()
     if self.net_d is not None: st.update(net_d=unwrap_model(self.net_d).state_dict(), opt_d=self.opt_d.state_dict(), sched_d=self.sched_d.state_dict())
     return st
-Trainer.state_dict = state_dict
 
+@patch
 def load(self:Trainer, path:str|Path):
     "Restore a checkpoint written by `save`; read to the CPU first, so that Adam's step counters stay on the CPU."
     st = load_checkpoint(path, map_location='cpu')
@@ -550,16 +514,16 @@ def load(self:Trainer, path:str|Path):
     self.last_ckpt, self._ref_norms = (Path(path), self.it), None
     if self.rank == 0:
         for name in ('train_log.csv', 'val_log.csv'): truncate_csv(self.run_dir/name, self.it)
-Trainer.load = load
 
 # %% ../nbs/10_train.ipynb #752c4fd6
+@patch
 def weights(self:Trainer)->dict:
-    "Generator weights in BasicSR's layout ({'params', 'params_ema'}), loadable by `load_basicsr_checkpoint`."
+    "Generator weights in BasicSR's layout ({'params', 'params_ema'}), loadable by `fsr.checkpoints.load_generator_weights`."
     w = {'params': unwrap_model(self.net_g).state_dict()}
     if self.ema: w['params_ema'] = self.ema.state_dict()
     return w
-Trainer.weights = weights
 
+@patch
 def _state_ok(self:Trainer)->tuple:
     "(why the weights must not be checkpointed or None, parameter norm of each network), with one host sync."
     nets = {'generator': unwrap_model(self.net_g), **({'EMA': self.ema.model} if self.ema else {}),
@@ -571,16 +535,16 @@ def _state_ok(self:Trainer)->tuple:
         if not math.isfinite(v): return f'the {k} weights are not finite', norms
         if g and ref and v > g * ref: return f'the {k} weight norm grew from {ref:.3g} to {v:.3g}, more than max_param_growth={g:g} times', norms
     return None, norms
-Trainer._state_ok = _state_ok
 
+@patch
 def _ckpt_note(self:Trainer)->str:
     "Which checkpoint there is to go back to, or that there is none."
     if self.rank != 0: return 'Rank 0 names the checkpoint to go back to.'
     if self.last_ckpt is None: return f'No checkpoint was written: {self.run_dir/"ckpt"/"last.pth"} does not exist.'
     return f'The last good checkpoint is {self.last_ckpt[0]} (iteration {self.last_ckpt[1]}).'
-Trainer._ckpt_note = _ckpt_note
 
 # %% ../nbs/10_train.ipynb #34e0d4f3
+@patch
 def _try_save(self:Trainer)->str|None:
     "Write ckpt/last.pth and model.pth unless the weights are unsound; None if written, else the reason."
     why, norms = self._state_ok()
@@ -590,17 +554,17 @@ def _try_save(self:Trainer)->str|None:
     save_checkpoint(self.weights(), self.run_dir/'model.pth')
     self.last_ckpt, self._ref_norms = (ckpt, self.it), norms
     return None
-Trainer._try_save = _try_save
 
+@patch
 def save(self:Trainer)->bool:
     "Write ckpt/last.pth (full state) and model.pth (weights) atomically, rank 0 only, if the weights are finite and have not exploded; True if written."
     if self.rank != 0: return False
     why = self._try_save()
     if why: warnings.warn(f'iteration {self.it}: no checkpoint written: {why}. {self._ckpt_note()}')
     return why is None
-Trainer.save = save
 
 # %% ../nbs/10_train.ipynb #7a3df123
+@patch
 def _log_val(self:Trainer):
     "Validate, log, and keep a copy of the best weights."
     self.last_val = self.validate()
@@ -611,8 +575,8 @@ def _log_val(self:Trainer):
     with writing_to(self.run_dir/'val_log.csv', 'the validation log'):
         append_csv(self.run_dir/'val_log.csv', {'iter': self.it, **self.last_val, 'best_psnr': self.best['psnr'], 'wall_s': round(self.train_seconds(), 2)})
     if getattr(self, 'tb', None): [self.tb.add_scalar(f'val/{k}', v, self.it) for k, v in self.last_val.items()]
-Trainer._log_val = _log_val
 
+@patch
 def _fetch(self:Trainer, batch)->tuple:
     "LQ and GT of a batch on the training device."
     if self.paired: lq, gt = batch['lq'], batch['gt']
@@ -620,9 +584,9 @@ def _fetch(self:Trainer, batch)->tuple:
     gt = gt.to(self.device, non_blocking=True)
     lq = lq.to(self.device, non_blocking=True) if self.paired else self.make_lq(gt, self.it)
     return lq.contiguous(memory_format=self.mf), gt
-Trainer._fetch = _fetch
 
 # %% ../nbs/10_train.ipynb #adf29e32
+@patch
 @contextlib.contextmanager
 def _stop_signals(self:Trainer):
     "While training, SIGINT and SIGTERM ask for a stop at the end of the current iteration; a second SIGINT stops at once."
@@ -635,8 +599,8 @@ def _stop_signals(self:Trainer):
     try: yield
     finally:
         for s, h in old.items(): signal.signal(s, h if h is not None else signal.SIG_DFL)
-Trainer._stop_signals = _stop_signals
 
+@patch
 def _stop_requested(self:Trainer, sync_point:bool)->int|None:
     "The signal that asked for a stop: seen at once in one process, agreed by all processes at sync points under DDP."
     if self.world == 1: return self._stop
@@ -644,8 +608,8 @@ def _stop_requested(self:Trainer, sync_point:bool)->int|None:
     flag = torch.tensor(float(self._stop or 0), device=self.device)
     torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
     return int(flag.item()) or None
-Trainer._stop_requested = _stop_requested
 
+@patch
 def _interrupted(self:Trainer, signum:int):
     "After SIGINT/SIGTERM: checkpoint the state if it is sound, then raise TrainingInterrupted with one line on how to go on."
     (run, *_), _ = self._guard.read()
@@ -655,9 +619,9 @@ def _interrupted(self:Trainer, signum:int):
     why = f'{run} non-finite losses in a row just before' if run else self._try_save()
     if why is None: raise TrainingInterrupted(f'{where}: checkpoint saved to {self.last_ckpt[0]}; continue with --resume', signum)
     raise TrainingInterrupted(f'{where}: no checkpoint written ({why}). {self._ckpt_note()}', signum)
-Trainer._interrupted = _interrupted
 
 # %% ../nbs/10_train.ipynb #1fabea1a
+@patch
 def _check_window(self:Trainer, out:dict)->dict:
     "Read the NaN guard's counters and the last step's losses (one host sync); warn about skipped steps, stop after too many in a row."
     (run, n, first, last, hit), vals = self._guard.read(*out.values())
@@ -667,8 +631,8 @@ def _check_window(self:Trainer, out:dict)->dict:
     if hit >= 0: raise FloatingPointError(f'{self.cfg.max_bad_steps} non-finite losses in a row at iteration {hit}; stopped. '
                                           f'{self._ckpt_note()} Lower optim.lr or check the data.')
     return dict(zip(out, vals))
-Trainer._check_window = _check_window
 
+@patch
 def _after_step(self:Trainer, out:dict, win:dict, bar):
     "Log, validate, checkpoint or stop when one is due; only then does the host wait for the device."
     cfg, it = self.cfg, self.it
@@ -691,9 +655,9 @@ def _after_step(self:Trainer, out:dict, win:dict, bar):
     if val and self.rank == 0: self._log_val()
     if ckpt and self.bad_steps == 0: self.save()  # never mid NaN-streak
     win['t'] += time.perf_counter() - t  # validation and checkpoints are not training time
-Trainer._after_step = _after_step
 
 # %% ../nbs/10_train.ipynb #42b06cf1
+@patch
 def fit(self:Trainer)->dict:
     "Run (or continue) training to `cfg.iters`; returns a summary dict. SIGINT/SIGTERM save a checkpoint and raise `TrainingInterrupted`."
     if self.rank == 0: self._lock.acquire()
@@ -704,8 +668,8 @@ def fit(self:Trainer)->dict:
     finally:
         torch.set_num_threads(threads)
         self._lock.release()
-Trainer.fit = fit
 
+@patch
 def _train_loop(self:Trainer)->dict:
     "The iterations of `fit`, and its summary."
     from tqdm.auto import tqdm
@@ -751,7 +715,6 @@ def _train_loop(self:Trainer)->dict:
         with writing_to(self.run_dir/'summary.json', 'the summary'):
             atomic_write(self.run_dir/'summary.json', lambda t: Path(t).write_text(json.dumps(summary, indent=1)))
     return summary
-Trainer._train_loop = _train_loop
 
 # %% ../nbs/10_train.ipynb #d00a13d9
 def train(config:str|Path|dict|TrainConfig, # a config name, YAML path, dict or TrainConfig
