@@ -4,13 +4,13 @@
 
 # %% ../nbs/14_experiments.ipynb #8230255b
 from __future__ import annotations
-import datetime, json, os, platform, subprocess, sys, time, warnings
+import datetime, json, os, platform, re, subprocess, sys, time, warnings
 from pathlib import Path
 import pandas as pd
 import torch
 from .core import atomic_write, count_params
 from .checkpoints import load_generator_weights, save_fp16_weights
-from .data import data_root, cache_dir, dataset_dir, find_images, PairedFolder
+from .data import data_root, cache_dir, dataset_dir, find_images, resolve_dataset, PairedFolder
 
 # %% auto #0
 __all__ = ['git_commit', 'cpu_name', 'device_name', 'data_relpath', 'portable_path', 'portable_overrides', 'run_experiment',
@@ -74,13 +74,54 @@ def _curves(run_dir:Path)->pd.DataFrame:
     va = pd.read_csv(run_dir/'val_log.csv') if (run_dir/'val_log.csv').exists() else pd.DataFrame({'iter': []})
     return tr.merge(va, on='iter', how='outer').sort_values('iter')
 
+# %% ../nbs/14_experiments.ipynb #988f0937
+def _data_record(spec:str, # a dataset spec (`fsr.data.resolve_dataset`)
+                 scale:int, limit:int|None, # as the run used them
+                 gt_size:int|None=None, # the training crop, which decides which pairs are usable for training
+                )->dict:
+    "What a dataset spec held for a run: its portable folder and the number of images (or pairs) used."
+    root, paired = resolve_dataset(spec)
+    if not paired: return dict(data=portable_path(root), images=len(find_images(root)[:limit]))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the run itself reported any pairs it skipped
+        return dict(data=portable_path(root), pairs=len(PairedFolder.from_root(root, scale=scale, gt_size=gt_size, limit=limit)))
+
+# %% ../nbs/14_experiments.ipynb #a2a8faaa
+def _legacy_run(d:dict)->dict:
+    "A run.json row with its older sentence fields (train_data, val_data, eval_data, eval_metric) read into train/val/evaluation."
+    if 'eval_data' not in d: return d
+    y, crop = re.fullmatch(r'(RGB|Y), border crop (\d+)', d.get('eval_metric', 'RGB, border crop 0')).groups()
+    out = {}
+    for k, v in d.items():
+        if k == 'train_data': m = re.fullmatch(r'(.*) \((\d+) images\)', v); out['train'] = dict(data=m[1], images=int(m[2]))
+        elif k == 'val_data':
+            m = re.fullmatch(r'(.*) \(first (\d+|all) pairs\)', v)
+            out['val'] = None if v == 'none' else dict(data=m[1], pairs=None if m[2] == 'all' else int(m[2]))  # 'all': the count was not recorded
+        elif k == 'eval_data':
+            m = re.fullmatch(r'(.*) \((\d+) pairs\)', v)
+            out['evaluation'] = dict(data=m[1], pairs=int(m[2]), y_channel=y == 'Y', crop=int(crop), metrics=[c for c in ('psnr', 'ssim', 'psnr_bicubic', 'ssim_bicubic') if c in d])
+        elif k != 'eval_metric': out[k] = v
+    return out
+
+# %% ../nbs/14_experiments.ipynb #1e19027a
+def _finished(run_json:Path, # a row's run.json (it may not exist)
+              config:str, profile:str, overrides:list, # the recipe asked for
+              evaluation:dict, # the evaluation asked for: data, pairs, y_channel, crop
+             )->dict|None:
+    "The row in `run_json` if it records exactly this run (recipe and evaluation), else None."
+    if not run_json.exists(): return None
+    done = _legacy_run(json.loads(run_json.read_text()))
+    ev = done.get('evaluation') or {}
+    same = (done['config'], done['profile'], portable_overrides(done['overrides']), {k: ev.get(k) for k in evaluation}) == (config, profile, portable_overrides(overrides), evaluation)
+    return done if same else None
+
 # %% ../nbs/14_experiments.ipynb #cbbd2231
 def run_experiment(label:str, # row name, also the results sub-folder
                    config:str, # a named config (fsr/configs) or YAML path
                    results_dir:str|Path, # e.g. nbs/results/psnr_models
                    profile:str='cpu', # smoke | cpu | full
                    overrides:list|None=None, # extra key=value settings for this row
-                   eval_data:str|Path='val', # 'val' (data/val or the sample) or a folder with lq/ gt/
+                   eval_data:str|Path='val', # a dataset spec of pairs: 'val' (data/val or the sample), 'pairs:<folder>' or a folder with lq/ gt/
                    eval_limit:int|None=None, # evaluate on the first N pairs only
                    eval_y_channel:bool=False, # evaluate PSNR/SSIM on the Y channel (the natural-image benchmarks' convention)
                    eval_crop:int=0, # pixels cropped from each border before the metrics
@@ -94,36 +135,30 @@ def run_experiment(label:str, # row name, also the results sub-folder
     from fsr.archs import build_arch
     from fsr.inference import evaluate
     results_dir = Path(results_dir); out = results_dir/label; out.mkdir(parents=True, exist_ok=True)
-    metric = f"{'Y' if eval_y_channel else 'RGB'}, border crop {eval_crop}"
-    if (out/'run.json').exists() and not force:
-        done = json.loads((out/'run.json').read_text())
-        done.setdefault('eval_metric', 'RGB, border crop 0')  # rows written before the convention was recorded
-        if ((done['config'], done['profile'], portable_overrides(done['overrides']), done['eval_metric'])
-            == (config, profile, portable_overrides(overrides or []), metric)): return done
     runs_dir = Path(runs_dir) if runs_dir else results_dir/'runs'
     overrides = list(overrides or [])
     cfg = load_train_config(config, profile, overrides + [f'name={label}', f'out_dir={runs_dir}'] + ([f'threads={threads}'] if threads else []))
+    eval_root = resolve_dataset(eval_data)[0]
+    pairs = PairedFolder.from_root(eval_root, scale=cfg.data.scale, limit=eval_limit)
+    evaluation = dict(data=portable_path(eval_root), pairs=len(pairs), y_channel=eval_y_channel, crop=eval_crop)
+    if not force and (done := _finished(out/'run.json', config, profile, overrides, evaluation)): return done
     t0 = time.time()
     tr = train(cfg, resume=True, device=device, progress=progress)
     summary = json.loads((tr.run_dir/'summary.json').read_text())
     best = tr.run_dir/('best.pth' if (tr.run_dir/'best.pth').exists() else 'model.pth')
     model = load_generator_weights(build_arch(cfg.arch), best).eval()
-    val_root = dataset_dir('val') if str(eval_data) == 'val' else Path(eval_data)
-    pairs = PairedFolder.from_root(val_root, scale=cfg.data.scale, limit=eval_limit)
     t1 = time.time(); metrics = evaluate(model, pairs, crop_border=eval_crop, test_y_channel=eval_y_channel); eval_s = time.time() - t1
     metrics.to_csv(out/'metrics.csv', index=False)
     _curves(tr.run_dir).to_csv(out/'curves.csv', index=False)
     save_fp16_weights(load_generator_weights(build_arch(cfg.arch), best).state_dict(), out/'weights_fp16.pth')
-    train_root = dataset_dir('faces') if cfg.data.train == 'faces' else Path(cfg.data.train)
-    train_val = (dataset_dir('val') if cfg.data.val == 'val' else Path(cfg.data.val)) if cfg.data.val else None  # as fsr.train resolves it
     mean = metrics.iloc[-1]
     run = dict(label=label, config=config, profile=profile, overrides=portable_overrides(overrides), threads=cfg.threads, arch=cfg.arch, params=count_params(model),
                device=device_name(tr.device), iterations=summary['iters'], batch=cfg.data.batch_size, gt_size=cfg.data.gt_size,
                degradation=cfg.data.degradation, augment=cfg.data.augment.__dict__ if hasattr(cfg.data.augment, '__dict__') else cfg.data.augment,
                train_wall_s=summary['wall_s'], sec_per_iter=summary['sec_per_iter'], eval_wall_s=round(eval_s, 1),
-               train_data=f'{portable_path(train_root)} ({len(find_images(train_root)[:cfg.data.train_limit])} images)',
-               val_data=f'{portable_path(train_val)} (first {cfg.data.val_limit or "all"} pairs)' if train_val else 'none',
-               eval_data=f'{portable_path(val_root)} ({len(pairs)} pairs)', eval_metric=metric,
+               train=_data_record(cfg.data.train, cfg.data.scale, cfg.data.train_limit, cfg.data.gt_size),
+               val=_data_record(cfg.data.val, cfg.data.scale, cfg.data.val_limit) if cfg.data.val else None,
+               evaluation=dict(evaluation, metrics=[c for c in metrics.columns if c != 'name']),
                best_val_iter=summary['best_iter'], psnr=float(mean['psnr']), ssim=float(mean['ssim']),
                psnr_bicubic=float(mean['psnr_bicubic']), ssim_bicubic=float(mean['ssim_bicubic']),
                seed=cfg.seed, git_commit=git_commit(), date=datetime.datetime.now().isoformat(timespec='seconds'),
@@ -134,7 +169,7 @@ def run_experiment(label:str, # row name, also the results sub-folder
 # %% ../nbs/14_experiments.ipynb #ad35aa8b
 def load_study(results_dir:str|Path)->pd.DataFrame:
     "One row per run.json under `results_dir` (a study's table, before formatting)."
-    rows = [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob('*/run.json'))]
+    rows = [_legacy_run(json.loads(p.read_text())) for p in sorted(Path(results_dir).glob('*/run.json'))]
     if not rows: raise FileNotFoundError(f'no run.json under {results_dir}: run the study first')
     return pd.DataFrame(rows)
 
