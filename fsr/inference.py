@@ -291,6 +291,7 @@ def upscale(model, # nn.Module (or callable) mapping NCHW [0,1] LQ to SR
             half=None, # autocast: None = float16 on CUDA only; False; True/'fp16'; 'bf16'
             batch_size:int|None=None, # windows per forward pass; None: by window size and device
             channels_last:bool|None=None, # feed the model channels-last batches; None: on the CPU only
+            keep_gray:bool=True, # an RGB input whose three channels are equal (a gray photo) gives a gray output
            )->torch.Tensor: # SR clamped to [0,1], on the CPU, CHW or NCHW like the input
     "Super-resolve an image or batch, optionally in overlapping cross-faded tiles (bounded memory) and self-ensembled."
     x, squeeze = as_image_batch(image, channels=_in_channels(model) or (3 if not torch.is_tensor(image) else None))
@@ -327,6 +328,9 @@ def upscale(model, # nn.Module (or callable) mapping NCHW [0,1] LQ to SR
         tile = nxt
     if out.is_inference(): out = out.clone()  # a normal tensor (in-place ops and autograd allowed)
     out = out.clamp_(0, 1)
+    if keep_gray and x.shape[1] == 3 and out.shape[1] == 3:  # a network trained on colour photos may tint a gray one
+        gray = (x[:, :1] == x[:, 1:]).flatten(1).all(1)
+        if gray.any(): out[gray] = out[gray].mean(1, keepdim=True).expand(-1, 3, -1, -1)
     return out[0] if squeeze else out
 
 # %% ../nbs/11_inference.ipynb #7b26b315
