@@ -58,7 +58,7 @@ def prepare_main(argv=None):
     if a.what == 'faces':
         rep = prepare_faces(a.src, a.dst or data_root()/'faces'/str(a.size), size=a.size)
         return 0 if rep['written'] else 1
-    from fsr.degradation import make_val_pairs
+    from fsr.val_pairs import make_val_pairs
     make_val_pairs(a.gt_dir, a.out_dir, preset=a.preset, seed=a.seed)
     print(f'validation pairs written to {a.out_dir}')
     return 0

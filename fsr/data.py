@@ -14,7 +14,7 @@ from .core import IMAGE_EXTS, load_image, save_image, imresize
 
 # %% auto #0
 __all__ = ['SAMPLE_VERSION', 'data_root', 'weights_dir', 'cache_dir', 'find_images', 'sample_root', 'dataset_dir',
-           'resolve_dataset', 'AugmentConfig', 'random_crop', 'augment', 'scan_images', 'FaceFolder',
+           'resolve_dataset', 'example_face', 'AugmentConfig', 'random_crop', 'augment', 'scan_images', 'FaceFolder',
            'paired_random_crop', 'PairedFolder', 'benchmark_pairs', 'prepare_faces']
 
 # %% ../nbs/01_data.ipynb #95b4eb92
@@ -116,6 +116,12 @@ def resolve_dataset(spec:str|Path, # 'faces', 'val', 'pairs:<folder>', or a fold
     if s.startswith('pairs:'): return Path(s[len('pairs:'):]).expanduser(), True
     p = Path(s).expanduser()
     return p, (p/'lq').is_dir() and (p/'gt').is_dir()
+
+# %% ../nbs/01_data.ipynb #a57c57cb
+def example_face(size:int=64, # side of the square result
+                )->torch.Tensor: # CHW float in [0,1]
+    "The first training face (the embedded sample's without the data), resized to `size` x `size`: an image for examples and tests."
+    return imresize(load_image(find_images(dataset_dir('faces'))[0]), size=(size, size)).clamp(0, 1)
 
 # %% ../nbs/01_data.ipynb #399520a0
 @dataclasses.dataclass
