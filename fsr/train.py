@@ -33,7 +33,7 @@ class DataConfig:
     gt_size: int = 128 # HQ crop size
     batch_size: int = 16 # per process: under torchrun the effective batch is batch_size x the number of processes
     num_workers: int = 0 # DataLoader workers
-    degradation: str = 'ai6126' # fsr.degradation preset used to make LQ on the fly
+    degradation: str|dict = 'ai6126' # how LQ is made on the fly: a fsr.degradation preset name, or {preset: name, field: value, ...}
     scale: int = 4
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
     train_limit: int|None = None # use only the first N training images
@@ -149,8 +149,8 @@ def check_train_config(cfg:TrainConfig)->TrainConfig:
     if 'type' not in cfg.arch: raise ConfigError(f"arch needs a 'type', got {cfg.arch}")
     from fsr.archs import ARCHS
     if cfg.arch['type'] not in ARCHS: raise ConfigError(f"arch type {cfg.arch['type']!r} unknown; choose one of {sorted(ARCHS)}")
-    from fsr.degradation import PRESETS
-    if cfg.data.degradation not in PRESETS: raise ConfigError(f'data.degradation={cfg.data.degradation!r}: choose one of {sorted(PRESETS)}')
+    from fsr.degradation import resolve_degradation
+    resolve_degradation(cfg.data.degradation, 'data.degradation')  # a ConfigError names the bad preset or field
     return cfg
 
 # %% ../nbs/10_train.ipynb #4a961006
