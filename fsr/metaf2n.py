@@ -426,13 +426,3 @@ def test_time_adapt(model:nn.Module,
     fast, loss = adapt(model, lq, target, boxes, masknet, lr, steps, n_patches, lq_patch, s, ssl, g)
     with torch.no_grad(): sr = sr_apply(model, fast, lq).clamp(0, 1)
     return sr, dict(info, adapted=True, loss=loss, seconds=time.perf_counter() - t0)
-
-# %% ../nbs/12_metaf2n.ipynb #1014d792
-_EVAL_NAMES = ('make_metaf2n_sets', 'load_metaf2n_set', 'adapt_and_evaluate')
-
-def __getattr__(name):
-    "`fsr.metaf2n_eval`'s entry points, looked up there on first use."
-    if name in _EVAL_NAMES:
-        from fsr import metaf2n_eval
-        return getattr(metaf2n_eval, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
