@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from torch.func import functional_call
-from .core import ConfigError, atomic_write, imresize, load_image, mix_seed, to_dict
+from .checkpoints import load_checkpoint, save_checkpoint
+from .core import ConfigError, imresize, load_image, mix_seed, to_dict
 from .data import data_root, dataset_dir, find_images, random_crop
 from .degradation import RealESRGANConfig, apply_params, check_images, get_preset, sample_params, usm_sharp
 from .faces import aligned_face_box, build_face_target, check_face_target, detect_faces, draw_device, face_target_label, load_face_model, sample_patches
@@ -344,12 +345,11 @@ def save_metaf2n(path:str|Path, model:nn.Module, masknet:nn.Module|None=None, cf
     "Save SR weights ('params'), MaskNet weights and the config in one checkpoint (atomically)."
     state = {'params': model.state_dict(), 'masknet': masknet.state_dict() if masknet is not None else None,
              'config': to_dict(cfg) if cfg is not None else None}
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    return Path(path)
+    return save_checkpoint(state, path)
 
 def load_metaf2n(path:str|Path, model:nn.Module, masknet:nn.Module|None=None)->dict:
     "Load a `save_metaf2n` checkpoint into `model` (and `masknet`); returns the stored config dict (or None)."
-    sd = torch.load(path, map_location='cpu', weights_only=True)
+    sd = load_checkpoint(path, what='MetaF2N checkpoint')
     if not isinstance(sd, dict) or 'params' not in sd: raise ValueError(f'{path} is not a MetaF2N checkpoint (no "params")')
     model.load_state_dict(sd['params'])
     if masknet is not None:
