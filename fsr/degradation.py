@@ -15,8 +15,8 @@ from .noise_jpeg import JPEG_BACKENDS, add_gaussian_noise, add_poisson_noise, jp
 
 # %% auto #0
 __all__ = ['PRESETS', 'check_images', 'StageConfig', 'RealESRGANConfig', 'CourseConfig', 'BicubicConfig', 'ai6126_config',
-           'validate_config', 'get_preset', 'resolve_degradation', 'sample_params', 'quantize', 'bicubic_downscale',
-           'apply_params', 'degrade', 'set_degradation_threads', 'degrade_reference']
+           'metaf2n_ood_config', 'validate_config', 'get_preset', 'resolve_degradation', 'sample_params', 'quantize',
+           'bicubic_downscale', 'apply_params', 'degrade', 'set_degradation_threads', 'degrade_reference']
 
 # %% ../nbs/02_degradation.ipynb #a87a672a
 def check_images(x, # the tensor to check
@@ -99,7 +99,17 @@ def ai6126_config()->RealESRGANConfig:
     c.stage2.resize_range, c.stage2.noise_range, c.stage2.jpeg_range = (0.3, 1.2), (1.0, 15.0), (70.0, 95.0)
     return c
 
-PRESETS = {'realesrgan': RealESRGANConfig, 'ai6126': ai6126_config, 'course': CourseConfig, 'bicubic': BicubicConfig}
+def metaf2n_ood_config()->RealESRGANConfig:
+    "A harder Real-ESRGAN-style degradation for MetaF2N's out-of-distribution test sets: stronger blur, noise and JPEG."
+    c = RealESRGANConfig()
+    s1, s2 = c.stage1, c.stage2
+    s1.blur.sigma_range, s1.noise_range, s1.poisson_scale_range, s1.jpeg_range = (2.0, 4.5), (10.0, 35.0), (1.0, 3.5), (20.0, 50.0)
+    s2.blur.sigma_range, s2.blur_prob, s2.noise_range, s2.poisson_scale_range, s2.jpeg_range = (1.0, 2.5), 1.0, (10.0, 30.0), (1.0, 3.0), (20.0, 50.0)
+    s1.resize_range, s2.resize_range = (0.15, 1.2), (0.3, 1.0)
+    return c
+
+PRESETS = {'realesrgan': RealESRGANConfig, 'ai6126': ai6126_config, 'course': CourseConfig, 'bicubic': BicubicConfig,
+           'metaf2n_ood': metaf2n_ood_config}
 
 # %% ../nbs/02_degradation.ipynb #b17a2a2c
 def _check_probs(p, where, n=None):

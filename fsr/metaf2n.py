@@ -17,9 +17,9 @@ from .faces import aligned_face_box, build_face_target, check_face_target, detec
 
 # %% auto #0
 __all__ = ['DEGRADATIONS', 'BSD100_TRAIN', 'SSL_KINDS', 'sr_params', 'sr_apply', 'MaskNet', 'mask_weights', 'weighted_l1',
-           'inner_step', 'ood_config', 'metaf2n_degradation', 'sample_nonface_images', 'natural_images',
-           'MetaF2NConfig', 'check_metaf2n_config', 'sample_task', 'TaskSampler', 'SSLTerm', 'OuterLoss', 'meta_step',
-           'meta_train', 'save_metaf2n', 'load_metaf2n', 'model_scale', 'adapt', 'test_time_adapt']
+           'inner_step', 'metaf2n_degradation', 'sample_nonface_images', 'natural_images', 'MetaF2NConfig',
+           'check_metaf2n_config', 'sample_task', 'TaskSampler', 'SSLTerm', 'OuterLoss', 'meta_step', 'meta_train',
+           'save_metaf2n', 'load_metaf2n', 'model_scale', 'adapt', 'test_time_adapt']
 
 # %% ../nbs/12_metaf2n.ipynb #fec3d255
 def sr_params(model:nn.Module)->dict:
@@ -93,21 +93,12 @@ def inner_step(model:nn.Module, # the SR network (its parameters are never modif
     return fast, first
 
 # %% ../nbs/12_metaf2n.ipynb #2320ecfb
-def ood_config()->RealESRGANConfig:
-    "A harder Real-ESRGAN-style degradation for out-of-distribution tests: stronger blur, noise and JPEG."
-    c = RealESRGANConfig()
-    s1, s2 = c.stage1, c.stage2
-    s1.blur.sigma_range, s1.noise_range, s1.poisson_scale_range, s1.jpeg_range = (2.0, 4.5), (10.0, 35.0), (1.0, 3.5), (20.0, 50.0)
-    s2.blur.sigma_range, s2.blur_prob, s2.noise_range, s2.poisson_scale_range, s2.jpeg_range = (1.0, 2.5), 1.0, (10.0, 30.0), (1.0, 3.0), (20.0, 50.0)
-    s1.resize_range, s2.resize_range = (0.15, 1.2), (0.3, 1.0)
-    return c
-
-DEGRADATIONS = {'iid': lambda: get_preset('realesrgan'), 'ood': ood_config}
+DEGRADATIONS = {'iid': 'realesrgan', 'ood': 'metaf2n_ood'} # MetaF2N's set names -> fsr.degradation presets
 
 def metaf2n_degradation(preset:str|object='iid', # 'iid', 'ood', any `fsr.degradation.PRESETS` name, or a config instance
                        ):
     "A validated degradation config for a MetaF2N preset name (or any fsr preset / config)."
-    if isinstance(preset, str) and preset in DEGRADATIONS: return get_preset(DEGRADATIONS[preset]())
+    if isinstance(preset, str) and preset in DEGRADATIONS: return get_preset(DEGRADATIONS[preset])
     try: return get_preset(preset)
     except ValueError as e:
         if isinstance(preset, str): raise ValueError(f'unknown degradation {preset!r}; use one of {sorted(DEGRADATIONS)} or an fsr.degradation preset') from e
