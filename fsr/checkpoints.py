@@ -149,11 +149,12 @@ def _same_arch(a:dict, b:dict)->bool:
 
 def _configs_like(arch:dict)->list:
     "Names of the configs in fsr/configs that build `arch`."
-    import yaml, fsr
+    import fsr
+    from fsr.core import read_config
     res = []
     for p in sorted((Path(fsr.__file__).parent/'configs').glob('*.yaml')):
-        try: a = (yaml.safe_load(p.read_text()) or {}).get('arch')
-        except yaml.YAMLError: continue
+        try: a = (read_config(p) or {}).get('arch')  # resolves `base:`, so derived configs are named too
+        except ConfigError: continue
         if isinstance(a, dict) and _same_arch(arch, a): res.append(p.stem)
     return res
 
