@@ -14,8 +14,8 @@ from .core import IMAGE_EXTS, load_image, save_image, imresize
 
 # %% auto #0
 __all__ = ['SAMPLE_VERSION', 'data_root', 'weights_dir', 'cache_dir', 'find_images', 'sample_root', 'dataset_dir',
-           'resolve_dataset', 'example_face', 'AugmentConfig', 'random_crop', 'augment', 'scan_images', 'FaceFolder',
-           'paired_random_crop', 'PairedFolder', 'benchmark_pairs', 'prepare_faces']
+           'resolve_dataset', 'example_face', 'AugmentConfig', 'random_crop', 'augment', 'scan_images', 'cached_load',
+           'FaceFolder', 'paired_random_crop', 'PairedFolder', 'benchmark_pairs', 'prepare_faces']
 
 # %% ../nbs/01_data.ipynb #95b4eb92
 def data_root()->Path:
@@ -219,12 +219,24 @@ def _load_or_redraw(ds, i:int, load, name, generator=None):
         i = _randint(len(ds), generator)
     raise ValueError(f'20 draws in a row hit files that cannot be decoded ({len(ds._bad)} known bad, e.g. {ds.failed[-1][1]}); check the data folder')
 
+def cached_load(path:Path, # an image file
+                cache:dict|None=None, # path -> decoded image; None: always decode
+               )->torch.Tensor:
+    "`load_image(path)`, decoded once and then taken from `cache`: stored as 8-bit where that is exact, else as float."
+    if cache is None: return load_image(path)
+    hit = cache.get(path)
+    if hit is None:
+        img = load_image(path); u8 = (img * 255).round().to(torch.uint8)
+        hit = cache[path] = u8 if torch.equal(u8.float() / 255, img) else img
+    return hit.float() / 255 if hit.dtype == torch.uint8 else hit.clone()
+
 class FaceFolder(Dataset):
     "HQ face images -> random `gt_size` crops, augmented (float CHW in [0,1]); `ds[i, seed]` draws from `seed` alone; unusable files are skipped and listed."
     def __init__(self, folder:str|Path, # folder of HQ images (e.g. data/faces/512)
                  gt_size:int=128, # crop size; the full image if it equals the image size
                  augment:AugmentConfig|None=AugmentConfig(), # None: no augmentation
                  limit:int|None=None, # use only the first `limit` images
+                 cache:bool=False, # keep decoded images in memory (8-bit, about 0.8 MB per 512² face): later epochs only crop
                 ):
         paths = find_images(folder)[:limit]
         self.paths, self.skipped = scan_images(paths, gt_size)
@@ -232,10 +244,11 @@ class FaceFolder(Dataset):
         if self.skipped: _warn_skipped(f'FaceFolder {folder}', self.skipped, len(paths))
         self.gt_size, self.aug = gt_size, augment
         self.failed, self._bad = [], set()  # files that failed to decode while sampling
+        self.cache = {} if cache else None  # per process: each DataLoader worker fills its own
     def __len__(self): return len(self.paths)
     def __getitem__(self, key):
         i, g = _item_key(key)
-        p, img = _load_or_redraw(self, i, lambda j: (self.paths[j], load_image(self.paths[j])), lambda j: self.paths[j], g)
+        p, img = _load_or_redraw(self, i, lambda j: (self.paths[j], cached_load(self.paths[j], self.cache)), lambda j: self.paths[j], g)
         img = random_crop(img, self.gt_size, g, name=str(p))
         return augment(img, self.aug, g) if self.aug else img
 

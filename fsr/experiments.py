@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_experiments.ipynb #8230255b
 from __future__ import annotations
-import datetime, json, os, platform, re, subprocess, sys, time, warnings
+import dataclasses, datetime, json, os, platform, re, subprocess, sys, time, warnings
 from pathlib import Path
 import pandas as pd
 import torch
@@ -13,8 +13,8 @@ from .checkpoints import load_generator_weights, save_fp16_weights
 from .data import data_root, cache_dir, dataset_dir, find_images, resolve_dataset, PairedFolder
 
 # %% auto #0
-__all__ = ['git_commit', 'cpu_name', 'device_name', 'data_relpath', 'portable_path', 'portable_overrides', 'run_experiment',
-           'load_study', 'missing_data', 'should_run', 'require_real_data']
+__all__ = ['git_commit', 'cpu_name', 'device_name', 'data_relpath', 'portable_path', 'portable_overrides', 'recipe_of',
+           'run_experiment', 'load_study', 'missing_data', 'should_run', 'require_real_data']
 
 # %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
@@ -104,15 +104,25 @@ def _legacy_run(d:dict)->dict:
     return out
 
 # %% ../nbs/14_experiments.ipynb #1e19027a
+def recipe_of(cfg, # a resolved `fsr.train.TrainConfig`
+             )->dict:
+    "Everything that decides what a run learns, as plain JSON values: the config without its name, folders, threads, loader settings and profile table."
+    d = dataclasses.asdict(cfg)
+    for k in ('name', 'out_dir', 'threads', 'profiles'): d.pop(k, None)
+    for k in ('num_workers', 'cache'): d['data'].pop(k, None)  # items are seeded per index: how they are loaded changes nothing
+    return json.loads(json.dumps(d, default=str))
+
 def _finished(run_json:Path, # a row's run.json (it may not exist)
               config:str, profile:str, overrides:list, # the recipe asked for
               evaluation:dict, # the evaluation asked for: data, pairs, y_channel, crop
+              recipe:dict|None=None, # `recipe_of` the resolved config: a profile edited since the row ran no longer matches
              )->dict|None:
     "The row in `run_json` if it records exactly this run (recipe and evaluation), else None."
     if not run_json.exists(): return None
     done = _legacy_run(json.loads(run_json.read_text()))
     ev = done.get('evaluation') or {}
     same = (done['config'], done['profile'], portable_overrides(done['overrides']), {k: ev.get(k) for k in evaluation}) == (config, profile, portable_overrides(overrides), evaluation)
+    if recipe is not None and done.get('recipe') is not None: same = same and done['recipe'] == recipe  # older rows: by name only
     return done if same else None
 
 # %% ../nbs/14_experiments.ipynb #cbbd2231
@@ -141,11 +151,11 @@ def run_experiment(label:str, # row name, also the results sub-folder
     eval_root = resolve_dataset(eval_data)[0]
     pairs = PairedFolder.from_root(eval_root, scale=cfg.data.scale, limit=eval_limit)
     evaluation = dict(data=portable_path(eval_root), pairs=len(pairs), y_channel=eval_y_channel, crop=eval_crop)
-    if not force and (done := _finished(out/'run.json', config, profile, overrides, evaluation)): return done
+    if not force and (done := _finished(out/'run.json', config, profile, overrides, evaluation, recipe_of(cfg))): return done
     t0 = time.time()
     tr = train(cfg, resume=True, device=device, progress=progress)
     summary = json.loads((tr.run_dir/'summary.json').read_text())
-    best = tr.run_dir/('best.pth' if (tr.run_dir/'best.pth').exists() else 'model.pth')
+    best = tr.run_dir/('best.pth' if (tr.run_dir/'best.pth').exists() and not cfg.gan else 'model.pth')  # a GAN run is scored where its perceptual training ends, not at its best PSNR
     model = load_generator_weights(build_arch(cfg.arch), best).eval()
     t1 = time.time(); metrics = evaluate(model, pairs, crop_border=eval_crop, test_y_channel=eval_y_channel); eval_s = time.time() - t1
     metrics.to_csv(out/'metrics.csv', index=False)
@@ -161,7 +171,7 @@ def run_experiment(label:str, # row name, also the results sub-folder
                evaluation=dict(evaluation, metrics=[c for c in metrics.columns if c != 'name']),
                best_val_iter=summary['best_iter'], psnr=float(mean['psnr']), ssim=float(mean['ssim']),
                psnr_bicubic=float(mean['psnr_bicubic']), ssim_bicubic=float(mean['ssim_bicubic']),
-               seed=cfg.seed, git_commit=git_commit(), date=datetime.datetime.now().isoformat(timespec='seconds'),
+               recipe=recipe_of(cfg), seed=cfg.seed, git_commit=git_commit(), date=datetime.datetime.now().isoformat(timespec='seconds'),
                torch=torch.__version__, total_wall_s=round(time.time() - t0, 1))
     atomic_write(out/'run.json', lambda tmp: Path(tmp).write_text(json.dumps(run, indent=1, default=str)))
     return run

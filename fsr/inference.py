@@ -429,17 +429,31 @@ def evaluate(model, # nn.Module/callable, or None / 'bicubic' for the bicubic ba
     return df
 
 # %% ../nbs/11_inference.ipynb #00476805
+def _crops(crop, H, W, zoom)->dict:
+    "Named (top, left, height, width) crops from `compare_grid`'s `crop` argument, each checked to lie inside the HxW image."
+    if crop is False: return {}
+    if crop is None: ch, cw = max(1, H // zoom), max(1, W // zoom); crop = ((H - ch) // 2, (W - cw) // 2, ch, cw)
+    if isinstance(crop, dict): crops = dict(crop)
+    elif len(crop) and isinstance(crop[0], (tuple, list)): crops = {f'crop {i + 1}': c for i, c in enumerate(crop)}
+    else: crops = {'': crop}
+    for k, c in crops.items():
+        if len(c) != 4 or c[2] < 1 or c[3] < 1 or c[0] < 0 or c[1] < 0 or c[0] + c[2] > H or c[1] + c[3] > W:
+            raise ValueError(f'crop must be (top, left, height, width) inside the {H}x{W} SR image, got {tuple(c)}')
+    return crops
+
 def compare_grid(lq, # CHW tensor or image path
                  sr_dict:dict, # {name: SR image (CHW tensor or path)}
                  gt=None, # optional GT: adds a column and PSNR/SSIM in the titles
-                 crop:tuple|bool|None=None, # (top, left, height, width) in SR pixels; None: centred; False: no crop row
+                 crop:tuple|list|dict|bool|None=None, # (top, left, height, width) in SR pixels, a list of them or {name: crop} (a row each); None: centred; False: no crop row
                  zoom:int=4, # the default crop is 1/zoom of each side of the SR image
                  size:float=3.0, # inches per panel
+                 error_map:bool=False, # with a GT: a last row of each image's per-pixel error |x - GT| (mean over RGB), one colour scale for all
                 ):
-    "A matplotlib Figure: LQ / bicubic / each model / GT in a row, and a row of the same zoomed crop."
+    "A matplotlib Figure: LQ / bicubic / each model / GT in a row, a row per zoomed crop, and optionally the error maps."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     if not isinstance(sr_dict, dict): raise ValueError(f'sr_dict must be a dict of name -> image, got {type(sr_dict).__name__}')
+    if error_map and gt is None: raise ValueError('error_map needs a gt to measure the error against')
     def one(img, name):
         x, _ = as_image_batch(img, name=name)
         if x.shape[0] != 1: raise ValueError(f'{name}: expected one image, got a batch of {x.shape[0]}')
@@ -456,20 +470,21 @@ def compare_grid(lq, # CHW tensor or image path
     if s < 1 or H != s * lq.shape[-2] or W != s * lq.shape[-1]: raise ValueError(f'SR size {(H, W)} is not an integer multiple of the LQ size {tuple(lq.shape[-2:])}')
     panels = {f'LQ (nearest ×{s})': lq.repeat_interleave(s, -2).repeat_interleave(s, -1), 'bicubic': imresize(lq, size=(H, W)).clamp(0, 1), **srs}
     if gt is not None: panels['GT'] = gt
-    if crop is None: ch, cw = max(1, H // zoom), max(1, W // zoom); crop = ((H - ch) // 2, (W - cw) // 2, ch, cw)
-    if crop is not False:
-        if len(crop) != 4 or crop[2] < 1 or crop[3] < 1 or crop[0] < 0 or crop[1] < 0 or crop[0] + crop[2] > H or crop[1] + crop[3] > W:
-            raise ValueError(f'crop must be (top, left, height, width) inside the {H}x{W} SR image, got {crop}')
-    rows = 1 if crop is False else 2
+    crops = _crops(crop, H, W, zoom)
+    errs = {k: (v.clamp(0, 1) - gt).abs().mean(0) for k, v in panels.items() if k != 'GT'} if error_map else {}
+    vmax = max(float(e.quantile(0.995)) for e in errs.values()) if errs else 1.0  # one scale: a darker map is a smaller error
+    rows = 1 + len(crops) + bool(errs)
     fig, axs = plt.subplots(rows, len(panels), figsize=(size * len(panels), size * rows), squeeze=False)
     for c, (name, img) in enumerate(panels.items()):
         title = str(name)
         if gt is not None and not name.startswith('LQ') and name != 'GT': title += f'\n{psnr(img, gt):.2f} dB / {ssim(img, gt):.3f}'
         axs[0, c].imshow(img.permute(1, 2, 0).clamp(0, 1).numpy()); axs[0, c].set_title(title, fontsize=10)
-        if rows == 2:
-            t, l, h, w = crop
+        for r, (label, (t, l, h, w)) in enumerate(crops.items(), 1):
             axs[0, c].add_patch(Rectangle((l - 0.5, t - 0.5), w, h, fill=False, edgecolor='yellow', linewidth=1.2))
-            axs[1, c].imshow(img[:, t:t + h, l:l + w].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation='nearest')
+            axs[r, c].imshow(img[:, t:t + h, l:l + w].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation='nearest')
+            if c == 0 and label: axs[r, c].set_ylabel(label)
+        if errs and name in errs: axs[-1, c].imshow(errs[name].numpy(), cmap='magma', vmin=0, vmax=vmax); axs[-1, c].set_title(f'|error| (0 to {vmax:.2f})', fontsize=9)
+        elif errs: axs[-1, c].axis('off')
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
     return fig
