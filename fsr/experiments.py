@@ -4,17 +4,17 @@
 
 # %% ../nbs/14_experiments.ipynb #8230255b
 from __future__ import annotations
-import dataclasses, datetime, json, os, platform, re, subprocess, sys, time, warnings
+import dataclasses, datetime, json, os, platform, re, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 import pandas as pd
 import torch
 from .core import atomic_write, count_params
 from .checkpoints import load_generator_weights, save_fp16_weights
-from .data import data_root, cache_dir, dataset_dir, find_images, resolve_dataset, PairedFolder
+from .data import data_root, cache_dir, dataset_dir, find_images, resolve_dataset, sample_root, PairedFolder
 
 # %% auto #0
 __all__ = ['git_commit', 'cpu_name', 'device_name', 'data_relpath', 'portable_path', 'portable_overrides', 'recipe_of',
-           'run_experiment', 'load_study', 'missing_data', 'should_run', 'require_real_data']
+           'run_experiment', 'load_study', 'missing_data', 'should_run', 'require_real_data', 'ship_model']
 
 # %% ../nbs/14_experiments.ipynb #907866e9
 def git_commit(cwd:str|Path|None=None)->str:
@@ -221,3 +221,56 @@ def require_real_data(needs:tuple, # data kinds or folders under the data root (
         print(f'error: no {miss[0]} data: this benchmark measures on the real data and would overwrite {out} '
               f'with sample-set numbers; put the data there or set FSR_DATA', file=sys.stderr)
         raise SystemExit(2)
+
+# %% ../nbs/14_experiments.ipynb #1b9cf0d3
+def _augment_text(a:dict)->str:
+    "'flip/rot/brightness/contrast augmentation', or 'no augmentation', from a run's augment settings."
+    on = [n for k, n in (('hflip', 'flip'), ('rot', 'rot'), ('brightness', 'brightness'), ('contrast', 'contrast')) if a.get(k)]
+    return f"{'/'.join(on)} augmentation" if on else 'no augmentation'
+
+def _repo_relpath(p:Path)->str:
+    "`p` relative to the git checkout holding it (as committed files name each other), else as given."
+    p = Path(p).absolute()
+    top = next((d for d in p.parents if (d/'.git').exists()), None)
+    return str(p.relative_to(top)) if top else str(p)
+
+def ship_model(row:str|Path, # a study row folder holding run.json and weights_fp16.pth, e.g. results/psnr_models/EDSR-B16_no_aug
+               name:str, # the name users load it by, e.g. 'face-edsr16'
+               not_for:str, # one sentence: what the model is not meant for
+               data_note:str='', # what the training folder holds, for readers (e.g. 'aligned 512x512 FFHQ faces')
+               dest:str|Path|None=None, # the models folder (default: the package's, `fsr.inference.models_dir()`)
+               overwrite:bool=False, # replace a model already shipped under `name`
+              )->dict:
+    "Put a study row's fp16 weights into the package under `name`, described from its run.json; returns the description."
+    import shutil
+    from fsr.archs import build_arch
+    from fsr.core import load_image, save_image, imresize
+    from fsr.inference import models_dir, upscale
+    from fsr.metrics import psnr
+    row = Path(row); dest = Path(dest) if dest else models_dir()
+    for f in ('run.json', 'weights_fp16.pth'):
+        if not (row/f).is_file(): raise FileNotFoundError(f'{row} has no {f}: give a finished study row (see run_experiment)')
+    if not re.fullmatch(r'[a-z0-9][a-z0-9-]*', name): raise ValueError(f'model name {name!r}: use lower-case letters, digits and dashes')
+    if (dest/f'{name}.json').exists() and not overwrite: raise FileExistsError(f'a model named {name!r} is already shipped in {dest}: pick another name or pass overwrite=True')
+    r = _legacy_run(json.loads((row/'run.json').read_text()))
+    model = load_generator_weights(build_arch(r['arch']), row/'weights_fp16.pth').eval()
+    val = sample_root()/'val'
+    lq_p = find_images(val/'lq')[0]; gt = load_image(val/'gt'/lq_p.name)
+    with tempfile.TemporaryDirectory() as d:  # the SR as fsr-infer leaves it: an 8-bit PNG
+        save_image(upscale(model, load_image(lq_p)), Path(d)/'sr.png'); sr = load_image(Path(d)/'sr.png')
+    scale = r['arch'].get('upscale', r['arch'].get('scale', 4))
+    meta = dict(name=name, arch=r['arch'], weights=f'{name}.pth', dtype='float16 (cast to float32 on load)',
+                trained_on=f"{r['train']['images']} images from {r['train']['data']}{f' ({data_note})' if data_note else ''}, LQ made on the fly with the {r['degradation']!r} degradation preset, x{scale}",
+                recipe=f"config {r['config']}, profile {r['profile']}, overrides {r['overrides']}, {r['iterations']} iterations, batch {r['batch']}, "
+                       f"GT crop {r['gt_size']}, {_augment_text(r['augment'])}, seed {r.get('seed', 0)}",
+                device=r['device'], train_wall_s=r['train_wall_s'],
+                val=dict(data=f"{r['evaluation']['data']} ({r['evaluation']['pairs']} pairs)", psnr=r['psnr'], ssim=r['ssim'], psnr_bicubic=r['psnr_bicubic'],
+                         ssim_bicubic=r['ssim_bicubic'], y_channel=r['evaluation']['y_channel'], crop=r['evaluation']['crop']),
+                source_run=_repo_relpath(row/'run.json'), git_commit=r['git_commit'], not_for=not_for,
+                sample_pair=dict(what=f'embedded sample set ({sample_root().name}), val pair {lq_p.stem} (fsr.data.sample_root()/val), '
+                                      'SR written as 8-bit PNG by fsr-infer, RGB PSNR, no border crop',
+                                 psnr=round(psnr(sr, gt), 3), psnr_bicubic=round(psnr(imresize(load_image(lq_p), scale).clamp(0, 1), gt), 3)))
+    dest.mkdir(parents=True, exist_ok=True)
+    atomic_write(dest/f'{name}.pth', lambda tmp: shutil.copyfile(row/'weights_fp16.pth', tmp))
+    atomic_write(dest/f'{name}.json', lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1) + '\n'))
+    return meta

@@ -621,6 +621,11 @@ def _interrupted(self:Trainer, signum:int):
     if why is None: raise TrainingInterrupted(f'{where}: checkpoint saved to {self.last_ckpt[0]}; continue with --resume', signum)
     raise TrainingInterrupted(f'{where}: no checkpoint written ({why}). {self._ckpt_note()}', signum)
 
+# %% ../nbs/10_train.ipynb #94578191
+def _quiet_worker(worker_id:int):
+    "DataLoader `worker_init_fn`: SIGINT and SIGTERM are for the main process, which stops the workers itself."
+    for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_IGN)
+
 # %% ../nbs/10_train.ipynb #1fabea1a
 @patch
 def _check_window(self:Trainer, out:dict)->dict:
@@ -679,7 +684,8 @@ def _train_loop(self:Trainer)->dict:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.rank == 0: save_config(cfg, self.run_dir/'config.yaml')
     sampler = SeededBatches(len(self.train_ds), cfg.data.batch_size, cfg.seed, self.it, cfg.iters, self.rank, self.world)
-    dl = DataLoader(self.train_ds, batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=self.device.type == 'cuda')
+    dl = DataLoader(self.train_ds, batch_sampler=sampler, num_workers=cfg.data.num_workers, worker_init_fn=_quiet_worker,
+                    pin_memory=self.device.type == 'cuda')
     bar = tqdm(total=cfg.iters, initial=self.it, disable=not self.progress or self.rank != 0, dynamic_ncols=True, desc=cfg.name)
     self.tb = tensorboard_writer(self.run_dir/'tb') if self.rank == 0 else None
     self._guard = StepGuard(self.device, cfg.max_bad_steps)
@@ -693,7 +699,7 @@ def _train_loop(self:Trainer)->dict:
             except StopIteration: break
             except Exception:
                 if self._stop is None: raise
-                self._interrupted(self._stop)  # Ctrl-C in a terminal also stops the DataLoader's workers
+                self._interrupted(self._stop)  # a worker ended by SIGKILL or memory, after a stop was asked
             lq, gt = self._fetch(batch)
             win['data'] += time.perf_counter() - t
             out = self.train_step(lq, gt)
