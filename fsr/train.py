@@ -709,6 +709,7 @@ def _train_loop(self:Trainer)->dict:
             if self.rank == 0: bar.update(1)
             self._after_step(out, win, bar)
     finally:
+        getattr(batches, '_shutdown_workers', lambda: None)()  # now, not at exit: there multiprocessing SIGTERMs the workers, which ignore it, and waits
         bar.close()
         if self.tb: self.tb.close()
     wall = time.perf_counter() - t0
