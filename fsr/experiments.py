@@ -255,9 +255,9 @@ def ship_model(row:str|Path, # a study row folder holding run.json and weights_f
     r = _legacy_run(json.loads((row/'run.json').read_text()))
     model = load_generator_weights(build_arch(r['arch']), row/'weights_fp16.pth').eval()
     val = sample_root()/'val'
-    lq_p = find_images(val/'lq')[0]; gt = load_image(val/'gt'/lq_p.name)
+    lq_p = find_images(val/'lq')[0]; lq, gt = load_image(lq_p), load_image(val/'gt'/lq_p.name)
     with tempfile.TemporaryDirectory() as d:  # the SR as fsr-infer leaves it: an 8-bit PNG
-        save_image(upscale(model, load_image(lq_p)), Path(d)/'sr.png'); sr = load_image(Path(d)/'sr.png')
+        save_image(upscale(model, lq), Path(d)/'sr.png'); sr = load_image(Path(d)/'sr.png')
     scale = r['arch'].get('upscale', r['arch'].get('scale', 4))
     meta = dict(name=name, arch=r['arch'], weights=f'{name}.pth', dtype='float16 (cast to float32 on load)',
                 trained_on=f"{r['train']['images']} images from {r['train']['data']}{f' ({data_note})' if data_note else ''}, LQ made on the fly with the {r['degradation']!r} degradation preset, x{scale}",
@@ -267,9 +267,9 @@ def ship_model(row:str|Path, # a study row folder holding run.json and weights_f
                 val=dict(data=f"{r['evaluation']['data']} ({r['evaluation']['pairs']} pairs)", psnr=r['psnr'], ssim=r['ssim'], psnr_bicubic=r['psnr_bicubic'],
                          ssim_bicubic=r['ssim_bicubic'], y_channel=r['evaluation']['y_channel'], crop=r['evaluation']['crop']),
                 source_run=_repo_relpath(row/'run.json'), git_commit=r['git_commit'], not_for=not_for,
-                sample_pair=dict(what=f'embedded sample set ({sample_root().name}), val pair {lq_p.stem} (fsr.data.sample_root()/val), '
+                sample_pair=dict(what=f'embedded sample set ({val.parent.name}), val pair {lq_p.stem} (fsr.data.sample_root()/val), '
                                       'SR written as 8-bit PNG by fsr-infer, RGB PSNR, no border crop',
-                                 psnr=round(psnr(sr, gt), 3), psnr_bicubic=round(psnr(imresize(load_image(lq_p), scale).clamp(0, 1), gt), 3)))
+                                 psnr=round(psnr(sr, gt), 3), psnr_bicubic=round(psnr(imresize(lq, scale).clamp(0, 1), gt), 3)))
     dest.mkdir(parents=True, exist_ok=True)
     atomic_write(dest/f'{name}.pth', lambda tmp: shutil.copyfile(row/'weights_fp16.pth', tmp))
     atomic_write(dest/f'{name}.json', lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1) + '\n'))
